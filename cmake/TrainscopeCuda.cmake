@@ -1,0 +1,31 @@
+# Decides whether the CUDA kernels are built (TRAINSCOPE_CUDA = AUTO | ON | OFF) and enables the
+# CUDA language. Defines TRAINSCOPE_WITH_CUDA (ON/OFF) for the rest of the build.
+include(CheckLanguage)
+
+set(TRAINSCOPE_WITH_CUDA OFF)
+string(TOUPPER "${TRAINSCOPE_CUDA}" _ts_cuda)
+if(NOT _ts_cuda STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc AND NOT DEFINED ENV{CUDACXX})
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc CACHE FILEPATH "CUDA compiler")
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(TRAINSCOPE_WITH_CUDA ON)
+  elseif(_ts_cuda STREQUAL "ON")
+    message(FATAL_ERROR "TRAINSCOPE_CUDA=ON but no CUDA compiler was found (set CUDACXX or CMAKE_CUDA_COMPILER)")
+  endif()
+endif()
+
+if(TRAINSCOPE_WITH_CUDA)
+  # Ampere, Ada and Hopper as real code, plus PTX of the newest for later cards' JIT.
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES "80-real;86-real;89-real;90-real;90-virtual" CACHE STRING "CUDA architectures")
+  endif()
+  set(CMAKE_CUDA_STANDARD 17)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  enable_language(CUDA)
+  find_package(CUDAToolkit REQUIRED)
+  message(STATUS "trainscope: CUDA kernels ON (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, archs ${CMAKE_CUDA_ARCHITECTURES})")
+else()
+  message(STATUS "trainscope: CUDA kernels OFF (CPU paths only)")
+endif()

@@ -1,0 +1,48 @@
+#pragma once
+// Class-id masks to RGB images (SPEC §2 "Masks to RGB"). CPU and CUDA give identical bytes.
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "trainscope/device.h"
+#include "trainscope/tensor_view.h"
+
+namespace trainscope {
+
+struct Rgb {
+  uint8_t r = 0, g = 0, b = 0;
+  bool operator==(const Rgb& o) const { return r == o.r && g == o.g && b == o.b; }
+};
+
+// K colours indexed by class id, K in [1, Palette::kMaxClasses].
+class Palette {
+ public:
+  static constexpr int kMaxClasses = 1024;
+
+  // From `class_colors`: per-class RGB in [0, 1], each channel rounded from 255·c.
+  static Palette from_class_colors(const std::vector<std::array<float, 3>>& class_colors);
+  // The default rule: class 0 black, class i ≥ 1 the fully saturated HSV hue (i−1)/(C−1).
+  static Palette default_for(int num_classes);
+  explicit Palette(std::vector<Rgb> colors);
+
+  int size() const { return static_cast<int>(colors_.size()); }
+  const std::vector<Rgb>& colors() const { return colors_; }
+  const Rgb& operator[](int i) const { return colors_[static_cast<std::size_t>(i)]; }
+
+ private:
+  std::vector<Rgb> colors_;
+};
+
+struct MaskToRgbOptions {
+  Rgb ignore_color{0, 0, 0};  // colour of ids outside [0, K)
+};
+
+// mask: [H, W] or [N, H, W] of uint8, int32 or int64 (any strides on the CPU; contiguous on CUDA).
+// rgb: contiguous uint8 [..., H, W, 3] with the mask's leading shape, on the mask's device.
+// ignored_count: optional int64 scalar on the mask's device; receives the number of ids outside
+// [0, K). On CUDA the work is enqueued on `stream` and nothing blocks the host.
+void mask_to_rgb(const TensorView& mask, const Palette& palette, const TensorView& rgb,
+                 const TensorView* ignored_count = nullptr, const MaskToRgbOptions& options = {},
+                 Stream stream = {});
+
+}  // namespace trainscope

@@ -1,0 +1,29 @@
+#pragma once
+// The libtorch adapter (link trainscope::torch): torch::Tensor ↔ TensorView, the current CUDA
+// stream, and tensor-in/tensor-out forms of the ops. The only public header that includes torch.
+#include <torch/torch.h>
+
+#include <utility>
+
+#include "trainscope/trainscope.h"
+
+namespace trainscope {
+
+DType dtype_of(c10::ScalarType type);
+c10::ScalarType scalar_type_of(DType dtype);
+Device device_of(const c10::Device& device);
+c10::Device torch_device_of(const Device& device);
+
+// A non-owning view of `tensor` (any strides); the tensor must outlive the view.
+TensorView view_of(const torch::Tensor& tensor);
+
+// The stream libtorch is currently using on `device` (null handle for the CPU): trainscope
+// enqueues its work there, ordered after the training step that produced the tensors.
+Stream current_stream(const c10::Device& device);
+
+// mask [H, W] or [N, H, W] → uint8 RGB [..., H, W, 3] on the mask's device, and the number of ids
+// outside the palette as an int64 scalar tensor on the same device (no host synchronisation).
+std::pair<torch::Tensor, torch::Tensor> mask_to_rgb(const torch::Tensor& mask, const Palette& palette,
+                                                    const MaskToRgbOptions& options = {});
+
+}  // namespace trainscope

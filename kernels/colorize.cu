@@ -1,0 +1,119 @@
+#include "colorize.h"
+
+#include <algorithm>
+
+#include "cuda_check.cuh"
+
+namespace trainscope::kernels {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kPixelsPerThread = 4;  // 4 pixels = 12 output bytes = three aligned 32-bit stores
+
+// Passed by value: the palette rides in the kernel's parameter space (≤ 3 KiB), so no device
+// allocation or copy is needed per call and the launch is graph-capturable as is.
+struct PaletteParam {
+  uint8_t rgb[Palette::kMaxClasses * 3];
+  int size;
+  uint8_t ignore[3];
+};
+
+template <typename Id>
+__global__ void mask_to_rgb_kernel(const Id* __restrict__ mask, int64_t pixels,
+                                   const __grid_constant__ PaletteParam palette,
+                                   uint8_t* __restrict__ rgb, unsigned long long* ignored) {
+  __shared__ uint8_t table[(Palette::kMaxClasses + 1) * 3];  // last entry: the ignore colour
+  for (int i = threadIdx.x; i < palette.size * 3; i += blockDim.x) table[i] = palette.rgb[i];
+  if (threadIdx.x < 3) table[palette.size * 3 + threadIdx.x] = palette.ignore[threadIdx.x];
+  __syncthreads();
+
+  unsigned long long local_ignored = 0;
+  const int64_t groups = (pixels + kPixelsPerThread - 1) / kPixelsPerThread;
+  for (int64_t g = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; g < groups;
+       g += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t first = g * kPixelsPerThread;
+    uint8_t out[kPixelsPerThread * 3];
+#pragma unroll
+    for (int k = 0; k < kPixelsPerThread; ++k) {
+      int entry = palette.size;
+      if (first + k < pixels) {
+        const int64_t id = static_cast<int64_t>(mask[first + k]);
+        if (id >= 0 && id < palette.size) {
+          entry = static_cast<int>(id);
+        } else {
+          ++local_ignored;
+        }
+      }
+      out[3 * k + 0] = table[3 * entry + 0];
+      out[3 * k + 1] = table[3 * entry + 1];
+      out[3 * k + 2] = table[3 * entry + 2];
+    }
+    uint8_t* dst = rgb + 3 * first;
+    if (first + kPixelsPerThread <= pixels) {
+      // 12·g bytes from the base: 4-byte aligned whenever rgb is (cudaMalloc gives 256).
+      uint32_t* d32 = reinterpret_cast<uint32_t*>(dst);
+#pragma unroll
+      for (int w = 0; w < 3; ++w) {
+        d32[w] = uint32_t(out[4 * w]) | uint32_t(out[4 * w + 1]) << 8 |
+                 uint32_t(out[4 * w + 2]) << 16 | uint32_t(out[4 * w + 3]) << 24;
+      }
+    } else {
+      for (int64_t k = 0; first + k < pixels; ++k) {
+        dst[3 * k + 0] = out[3 * k + 0];
+        dst[3 * k + 1] = out[3 * k + 1];
+        dst[3 * k + 2] = out[3 * k + 2];
+      }
+    }
+  }
+  if (ignored) {
+    for (int offset = 16; offset > 0; offset /= 2)
+      local_ignored += __shfl_down_sync(0xffffffffu, local_ignored, offset);
+    if ((threadIdx.x & 31) == 0 && local_ignored) atomicAdd(ignored, local_ignored);
+  }
+}
+
+template <typename Id>
+void launch_typed(const void* mask, int64_t pixels, const PaletteParam& palette, uint8_t* rgb,
+                  int64_t* ignored, cudaStream_t stream) {
+  int sms = 0, device = 0;
+  TS_CUDA_CHECK(cudaGetDevice(&device));
+  TS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  const int64_t groups = (pixels + kPixelsPerThread - 1) / kPixelsPerThread;
+  const int64_t wanted = (groups + kThreads - 1) / kThreads;
+  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t(sms) * 8)));
+  mask_to_rgb_kernel<Id><<<blocks, kThreads, 0, stream>>>(
+      static_cast<const Id*>(mask), pixels, palette, rgb,
+      reinterpret_cast<unsigned long long*>(ignored));
+  TS_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void launch_mask_to_rgb(const void* mask, DType mask_dtype, int64_t pixels, const Palette& palette,
+                        Rgb ignore_color, uint8_t* rgb, int64_t* ignored, int device,
+                        Stream stream) {
+  DeviceGuard guard(device);
+  auto s = static_cast<cudaStream_t>(stream.handle);
+  if (ignored) TS_CUDA_CHECK(cudaMemsetAsync(ignored, 0, sizeof(int64_t), s));
+  if (pixels == 0) return;
+
+  PaletteParam param{};
+  param.size = palette.size();
+  for (int i = 0; i < palette.size(); ++i) {
+    param.rgb[3 * i + 0] = palette[i].r;
+    param.rgb[3 * i + 1] = palette[i].g;
+    param.rgb[3 * i + 2] = palette[i].b;
+  }
+  param.ignore[0] = ignore_color.r;
+  param.ignore[1] = ignore_color.g;
+  param.ignore[2] = ignore_color.b;
+
+  switch (mask_dtype) {
+    case DType::UInt8: launch_typed<uint8_t>(mask, pixels, param, rgb, ignored, s); break;
+    case DType::Int32: launch_typed<int32_t>(mask, pixels, param, rgb, ignored, s); break;
+    case DType::Int64: launch_typed<int64_t>(mask, pixels, param, rgb, ignored, s); break;
+    default: throw Error("launch_mask_to_rgb: unsupported mask dtype");
+  }
+}
+
+}  // namespace trainscope::kernels

@@ -1,0 +1,75 @@
+#pragma once
+// Histograms and statistics of many tensors at once (SPEC §2 "Histograms + statistics").
+//
+// Exact semantics: only finite values are binned; NaN, +Inf, −Inf are counted apart.
+// lo = min F, hi = max F, edges lo + (hi − lo)·i/B; the bin of v is
+// floor((v − lo) · (B / (hi − lo))) in double precision, clamped to [0, B − 1]. lo == hi gives one
+// bin holding |F|; no finite value gives no histogram (statistics only). CPU and CUDA produce
+// identical counts.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "trainscope/device.h"
+#include "trainscope/tensor_view.h"
+
+namespace trainscope {
+
+constexpr int kDefaultHistogramBins = 64;
+constexpr int kMaxHistogramBins = 512;
+
+struct TensorStats {
+  int64_t count = 0;  // finite values
+  int64_t nan_count = 0, pos_inf_count = 0, neg_inf_count = 0;
+  double sum = 0, sum_squares = 0;        // over finite values
+  double min = 0, max = 0;                // over finite values (0 when there are none)
+  double mean = 0, std = 0, l2_norm = 0;  // std: population (divides by count)
+};
+
+struct HistogramResult {
+  TensorStats stats;
+  std::vector<int64_t> counts;  // empty when there are no finite values; 1 bin when lo == hi
+  std::vector<double> edges;    // counts.size() + 1 edges (empty with counts)
+};
+
+struct HistogramOptions {
+  int bins = kDefaultHistogramBins;  // 1..512
+};
+
+// Reusable histogram work for a list of tensors on one device. Construction allocates everything
+// the work needs (device workspace, pinned host results, an event) once; enqueue() then never
+// allocates and never blocks the host, so a training step can call it every step and it can be
+// captured in a CUDA graph. On the CPU, enqueue() computes at once on the CPU pool.
+class HistogramPlan {
+ public:
+  // `tensors` fixes the number of tensors, their element counts and the device; dtypes, strides
+  // and data pointers may differ between calls to enqueue().
+  HistogramPlan(const std::vector<TensorView>& tensors, HistogramOptions options = {});
+  ~HistogramPlan();
+  HistogramPlan(HistogramPlan&&) noexcept;
+  HistogramPlan& operator=(HistogramPlan&&) noexcept;
+
+  // Enqueues all passes for `tensors` on `stream` (one launch per pass for the whole list) and
+  // the asynchronous copy of the results into pinned host memory, then records the plan's event.
+  void enqueue(const std::vector<TensorView>& tensors, Stream stream = {});
+  // True once the results of the last enqueue() are in host memory (never blocks).
+  bool ready() const;
+  // Blocks until ready() (only the thread that harvests results should call this).
+  void wait() const;
+  // Decodes the results of the last enqueue(); waits first if they are not ready.
+  std::vector<HistogramResult> results() const;
+
+  std::size_t size() const;  // number of tensors
+  Device device() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One-shot convenience: plan, enqueue, wait and decode (blocks on CUDA).
+std::vector<HistogramResult> histograms(const std::vector<TensorView>& tensors,
+                                        HistogramOptions options = {}, Stream stream = {});
+
+}  // namespace trainscope

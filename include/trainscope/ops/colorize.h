@@ -45,4 +45,23 @@ void mask_to_rgb(const TensorView& mask, const Palette& palette, const TensorVie
                  const TensorView* ignored_count = nullptr, const MaskToRgbOptions& options = {},
                  Stream stream = {});
 
+enum class ChannelLayout { ChannelsFirst, ChannelsLast };  // [N, C, H, W] or [N, H, W, C]
+
+// Outputs of the fused segmentation path; all int64 [C] on the logits' device, overwritten.
+// Optional ones have data == nullptr.
+struct SegmentationStats {
+  TensorView class_counts;  // predicted pixels per class
+  TensorView intersection;  // per class: predicted == target == class (needs target)
+  TensorView union_;        // per class: predicted == class or target == class (needs target)
+};
+
+// Segmentation logits (float32 / float16 / bfloat16) → argmax class → RGB in one pass over the
+// logits, plus per-class counts and, with `target` (int64/int32/uint8 [N, H, W]), intersection and
+// union counts for IoU. Argmax ties go to the lower class; a NaN counts as the maximum.
+// rgb: contiguous uint8 [N, H, W, 3]. Classes at or beyond the palette get the ignore colour.
+void segmentation_to_rgb(const TensorView& logits, ChannelLayout layout, const Palette& palette,
+                         const TensorView& rgb, const SegmentationStats& stats = {},
+                         const TensorView* target = nullptr, const MaskToRgbOptions& options = {},
+                         Stream stream = {});
+
 }  // namespace trainscope

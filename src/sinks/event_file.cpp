@@ -89,6 +89,7 @@ PriorEvents scan_event_directory(const std::string& dir) {
       }
       ++prior.events;
       if (event.is_session_start) {
+        prior.has_session_start = true;
         shown_steps.erase(std::remove_if(shown_steps.begin(), shown_steps.end(),
                                          [&](int64_t s) { return s >= event.step; }),
                           shown_steps.end());

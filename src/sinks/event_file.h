@@ -19,6 +19,7 @@ struct PriorEvents {
   std::vector<std::string> files;     // paths, in the order readers load them
   std::optional<int64_t> last_step;   // highest step with a summary after restart purges
   size_t events = 0;                  // whole events read
+  bool has_session_start = false;     // a SessionLog START was among them
   bool damaged_tail = false;          // some file ends in an incomplete or corrupt record
   std::string problem;                // what that was, for messages
 };

@@ -152,10 +152,15 @@ void TensorBoardSink::write(const CommittedStep& step) {
   if (s.last_step && step.step <= *s.last_step)
     throw Error("TensorBoardSink::write: step.step: expected steps to increase, got " +
                 std::to_string(step.step) + " after " + std::to_string(*s.last_step));
-  // Earlier files may hold this step and later ones (a run resumed from a checkpoint): START here
-  // makes readers drop them, whatever they were.
-  if (!s.last_step && !s.prior.files.empty())
-    s.file->append(detail::encode_session_start_event(wall_time, step.step));
+  if (!s.last_step) {
+    // Every session starts with a SessionLog START at its first step. TensorBoard takes a run's
+    // first START as its beginning and every later one as a restart: it drops what it holds for
+    // this step and later (earlier files of a run resumed from a checkpoint). Files from a writer
+    // that wrote no START get one more, so that this one still counts as a restart.
+    const auto start = detail::encode_session_start_event(wall_time, step.step);
+    if (!s.prior.files.empty() && !s.prior.has_session_start) s.file->append(start);
+    s.file->append(start);
+  }
   if (!summary.empty()) s.file->append(detail::encode_summary_event(wall_time, step.step, summary));
   s.last_step = step.step;
 

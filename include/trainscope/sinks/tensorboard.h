@@ -11,10 +11,11 @@
 //   texts       -> text (markdown)
 //   tables      -> text, as a markdown table
 //
-// Resuming: each sink writes a new file. When the directory already holds event files, the first
-// step written is preceded by a SessionLog START at that step, so TensorBoard drops the earlier
-// files' steps from there on and shows the resumed run's values instead (steps stay monotonic).
-// A last record cut short by a crash is tolerated, by TensorBoard and by this sink.
+// Sessions and resuming: each sink writes a new file, and its first step is preceded by a
+// SessionLog START at that step. When the directory already holds event files (a resumed run),
+// TensorBoard takes that START as a restart and drops the earlier files' steps from there on, so
+// it shows the resumed run's values instead (steps stay monotonic). A last record cut short by a
+// crash is tolerated, by TensorBoard and by this sink.
 #include <cstddef>
 #include <cstdint>
 #include <memory>

@@ -57,8 +57,8 @@ struct CheckResult {
   std::string output;
 };
 
-// Runs tests/tboard/check_events.py on `log_dir` with the expectations.
-CheckResult check_with_tensorboard(const fs::path& log_dir, const Expected& expected) {
+// Runs tests/tboard/<script> on `log_dir` with the expectations.
+CheckResult run_checker(const char* script, const fs::path& log_dir, const Expected& expected) {
   const char* python = std::getenv("TRAINSCOPE_PYTHON");
   const char* source = std::getenv("TRAINSCOPE_SOURCE_DIR");
   if (!python || !*python) python = TRAINSCOPE_CONFIGURED_PYTHON;
@@ -71,7 +71,7 @@ CheckResult check_with_tensorboard(const fs::path& log_dir, const Expected& expe
   const fs::path expected_path = log_dir.parent_path() / "expected.json";
   std::ofstream(expected_path) << expected.doc().dump();
   const std::string command = std::string("\"") + python + "\" \"" + source +
-                              "/tests/tboard/check_events.py\" \"" + log_dir.string() + "\" \"" +
+                              "/tests/tboard/" + script + "\" \"" + log_dir.string() + "\" \"" +
                               expected_path.string() + "\" 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) {
@@ -86,11 +86,12 @@ CheckResult check_with_tensorboard(const fs::path& log_dir, const Expected& expe
   return result;
 }
 
-#define EXPECT_TENSORBOARD_READS(log_dir, expected)                     \
-  do {                                                                  \
-    const CheckResult check = check_with_tensorboard(log_dir, expected); \
-    EXPECT_EQ(check.exit_code, 0) << check.output;                      \
-    std::cout << check.output;                                          \
+// TensorBoard's readers (check_events.py) find exactly the expected values in log_dir.
+#define EXPECT_TENSORBOARD_READS(log_dir, expected)                                 \
+  do {                                                                              \
+    const CheckResult check = run_checker("check_events.py", log_dir, expected);    \
+    EXPECT_EQ(check.exit_code, 0) << check.output;                                  \
+    std::cout << check.output;                                                      \
   } while (0)
 
 // A histogram of `values` per SPEC §2 (B bins between min and max), computed here directly.
@@ -132,7 +133,7 @@ class TensorBoardReader : public ::testing::Test {
     fs::create_directories(root_);
   }
   void TearDown() override {
-    if (!HasFailure()) fs::remove_all(root_);  // kept for inspection when something differs
+    if (!HasFailure() && !std::getenv("TRAINSCOPE_KEEP_TEST_DIRS")) fs::remove_all(root_);  // kept for inspection when something differs
   }
   fs::path log_dir() const { return root_ / "tb"; }
   fs::path root_;
@@ -146,10 +147,11 @@ CommittedStep committed(int64_t step, const StepRecord& record) {
   return c;
 }
 
-TEST_F(TensorBoardReader, EveryScalarHistogramImageAndTextAsLogged) {
+// Four steps of every kind of value a run logs; returns what was logged.
+Expected write_run_with_every_kind(const fs::path& log_dir) {
   Expected expected;
   {
-    TensorBoardSink sink(log_dir().string());
+    TensorBoardSink sink(log_dir.string());
     for (int64_t step = 0; step < 4; ++step) {
       StepRecord record;
       record.scalars = {{"loss", 1.0 / (step + 1)}, {"accuracy", 0.1 * step}, {"lr", 1e-3 * std::pow(0.5, step)},
@@ -201,7 +203,19 @@ TEST_F(TensorBoardReader, EveryScalarHistogramImageAndTextAsLogged) {
     }
     sink.close();
   }
-  EXPECT_TENSORBOARD_READS(log_dir(), expected);
+  return expected;
+}
+
+TEST_F(TensorBoardReader, EveryScalarHistogramImageAndTextAsLogged) {
+  EXPECT_TENSORBOARD_READS(log_dir(), write_run_with_every_kind(log_dir()));
+}
+
+// `tensorboard --logdir`: the server itself, asked over HTTP as its dashboards ask.
+TEST_F(TensorBoardReader, TheTensorBoardServerShowsEveryDashboard) {
+  const Expected expected = write_run_with_every_kind(log_dir());
+  const CheckResult check = run_checker("serve_check.py", log_dir(), expected);
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  std::cout << check.output;
 }
 
 TEST_F(TensorBoardReader, StepsAreVisibleWhileTheRunIsOpen) {

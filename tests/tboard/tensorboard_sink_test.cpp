@@ -1,6 +1,9 @@
 #include "trainscope/sinks/tensorboard.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <csignal>
 
 #include <chrono>
 #include <ctime>
@@ -238,6 +241,39 @@ TEST_F(TensorBoardSinkTest, BackgroundFlushKeepsTheFileCurrent) {
     seen = read_events(sink.file_path()).size();
   }
   EXPECT_EQ(seen, 3u) << "the background flush did not write the step";
+}
+
+// A failing background flush (here: the file size limit) is reported on the next call, and
+// nothing is lost once writing works again.
+TEST_F(TensorBoardSinkTest, BackgroundFlushErrorsAreReportedOnTheNextCall) {
+  StepRecord record;
+  record.images["big"] = {gradient_image(64, 64, 3, 0)};
+  std::mt19937 noise(2);
+  for (auto& p : record.images["big"][0].pixels) p = static_cast<uint8_t>(noise());
+  TensorBoardSink sink(log_dir(), TensorBoardOptions{0.05});
+
+  rlimit original{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &original), 0);
+  const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);  // get EFBIG instead of a signal
+  rlimit limited = original;
+  limited.rlim_cur = fs::file_size(sink.file_path()) + 100;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+  sink.write(committed(0, record));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // the flush is due after 50 ms
+  std::string message;
+  try {
+    sink.flush();
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &original);
+  std::signal(SIGXFSZ, previous_handler);
+  EXPECT_NE(message.find("background flush failed"), std::string::npos) << message;
+
+  sink.close();  // writes the rest
+  detail::RecordsRead info;
+  EXPECT_EQ(read_events(sink.file_path(), &info).size(), 3u);
+  EXPECT_EQ(info.end, detail::RecordsEnd::Clean);
 }
 
 // A run that crashed mid-record and resumes from a checkpoint at step 6.

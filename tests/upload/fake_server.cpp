@@ -110,6 +110,8 @@ void FakeWandbServer::add_faults(const nlohmann::json& rules) const {
   control("/_control/faults", {{"rules", rules}});
 }
 
+void FakeWandbServer::clear_faults() const { control("/_control/faults", {{"clear", true}}); }
+
 void FakeWandbServer::set_slow(int delay_ms) const { control("/_control/slow", {{"delay_ms", delay_ms}}); }
 
 void FakeWandbServer::go_down(int ms) const { control("/_control/down", {{"ms", ms}}); }

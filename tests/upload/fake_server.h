@@ -18,6 +18,7 @@ class FakeWandbServer {
   std::string store_dir() const { return store_dir_; }
   nlohmann::json state() const;
   void add_faults(const nlohmann::json& rules) const;
+  void clear_faults() const;
   void set_slow(int delay_ms) const;
   void go_down(int ms) const;
 

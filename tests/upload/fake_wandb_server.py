@@ -9,7 +9,8 @@ faults on request.
 
 Control (no auth, loopback only):
   GET  /_control/state     everything recorded, as JSON
-  POST /_control/faults    {"rules": [...]} appended to the fault list; a rule is
+  POST /_control/faults    {"rules": [...], "clear": bool} (clear empties the fault list first);
+                           rules are appended to the fault list; a rule is
                            {"path": prefix, "action": "status"|"drop"|"delay",
                             "status": 500, "retry_after": "1", "delay_ms": 1500, "count": n,
                             "skip": n (let that many matching requests through first)}
@@ -91,6 +92,7 @@ class Recorder:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # answers go out at once, not after a delayed ACK
     server_version = "fake-wandb/1"
 
     def log_message(self, fmt, *args):  # quiet
@@ -157,6 +159,9 @@ class Handler(BaseHTTPRequestHandler):
             self.log_request_record(0, "drop", length)
             return self.drop()
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client went away mid-request: nothing was delivered
+            self.log_request_record(0, "client-gone", len(body))
+            return self.drop()
         if fault and fault["action"] == "status":
             headers = {"Retry-After": fault["retry_after"]} if fault.get("retry_after") else {}
             self.log_request_record(fault["status"], "status", length)
@@ -188,6 +193,8 @@ class Handler(BaseHTTPRequestHandler):
         rec = self.rec
         if path == "/_control/faults":
             with rec.lock:
+                if body.get("clear"):
+                    rec.rules = []
                 for rule in body.get("rules", []):
                     rule.setdefault("count", 1)
                     rec.rules.append(rule)

@@ -1,5 +1,6 @@
 // trainscope sync <run-dir>: uploads a finished or crashed run directory to W&B (like `wandb
 // sync`), resuming where an earlier upload of the same directory stopped.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -107,7 +108,12 @@ int sync_command(int argc, char** argv) {
     return 2;
   }
   if (!quiet) {
-    options.on_progress = [](const trainscope::UploadProgress& p) {
+    // At most one progress line a second (and the last one), however many requests there are.
+    options.on_progress = [last = std::chrono::steady_clock::time_point()](
+                              const trainscope::UploadProgress& p) mutable {
+      const auto now = std::chrono::steady_clock::now();
+      if (!p.complete && now - last < std::chrono::seconds(1)) return;
+      last = now;
       std::cout << "sync " << p.run_path << ": " << p.history_lines_sent << " history lines, "
                 << p.files_uploaded << " files (" << human_bytes(p.bytes_uploaded) << " sent)"
                 << (p.summary_sent ? ", summary" : "") << (p.complete ? ", complete" : "")

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "trainscope/error.h"
+#include "upload/cancellation.h"
 
 namespace trainscope::detail {
 namespace {
@@ -70,6 +71,11 @@ int seek_file_source(void* user, curl_off_t offset, int origin) {
   if (origin != SEEK_SET || offset < 0 || offset > source->size) return CURL_SEEKFUNC_FAIL;
   source->position = offset;
   return CURL_SEEKFUNC_OK;
+}
+
+int abort_when_cancelled(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancellation = static_cast<const Cancellation*>(user);
+  return cancellation && cancellation->cancelled() ? 1 : 0;
 }
 
 long to_millis(double seconds) { return seconds <= 0 ? 0 : std::max(1L, long(seconds * 1000.0)); }
@@ -133,6 +139,11 @@ HttpResponse HttpClient::perform(const HttpRequest& request) {
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, std::max(1L, long(settings_.stall_seconds + 0.5)));
   }
   curl_easy_setopt(h, CURLOPT_USERAGENT, "trainscope-upload/0.1");
+  if (settings_.cancellation) {
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abort_when_cancelled);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, settings_.cancellation);
+  }
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect_header);

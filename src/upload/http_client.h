@@ -30,8 +30,11 @@ struct HttpResponse {
   std::optional<double> retry_after_seconds;
 };
 
+class Cancellation;
+
 struct HttpSettings {
   std::string api_key;
+  const Cancellation* cancellation = nullptr;  // aborts a transfer in flight when cancelled
   double connect_timeout_seconds = 20;
   double stall_seconds = 60;  // abort when fewer than 1 byte/s moved for this long
 };

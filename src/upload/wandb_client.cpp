@@ -60,7 +60,7 @@ WandbClient::WandbClient(Credentials credentials, const UploadOptions& options,
     : credentials_(std::move(credentials)),
       options_(options),
       cancellation_(cancellation),
-      http_(HttpSettings{credentials_.api_key, options.connect_timeout_seconds,
+      http_(HttpSettings{credentials_.api_key, &cancellation, options.connect_timeout_seconds,
                          options.transfer_stall_seconds}),
       retry_(options.retry) {}
 

@@ -306,6 +306,22 @@ TEST_F(UploadIntegration, LiveUploadSurvivesServerDowntimeAndFollowsReplacedFile
   EXPECT_GE(longest_gap, 1.0);
 }
 
+TEST_F(UploadIntegration, DestroyingTheLiveUploaderDoesNotWaitForTheServer) {
+  const auto run = make_run(runs_, "run-abandon", 10);
+  server_->set_slow(5000);  // every request hangs
+  const auto started = std::chrono::steady_clock::now();
+  {
+    Uploader uploader(run, options());
+    uploader.start();
+    std::this_thread::sleep_for(200ms);
+  }  // the destructor cancels the request in flight
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  server_->set_slow(0);
+  // Nothing was acknowledged, so no progress may be claimed.
+  EXPECT_FALSE(std::filesystem::exists(run + "/upload/wandb-state.json"));
+  EXPECT_FALSE(server_->state()["complete"].get<bool>());
+}
+
 // The CLI as a child process, SIGKILLed mid-history and mid-file-upload, then run again.
 struct ChildResult {
   int exit_code = -1;

@@ -45,9 +45,9 @@ struct UploadOptions {
 
   double request_timeout_seconds = 60;   // whole API request (GraphQL, file_stream)
   double connect_timeout_seconds = 20;
-  double transfer_stall_seconds = 60;    // file PUTs: fail when no byte moved this long
+  double transfer_stall_seconds = 60;    // fail a transfer when no byte moved this long
+  // TLS peers and host names are always verified (libcurl's CA store; CURL_CA_BUNDLE overrides it).
   RetryOptions retry;
-  bool verify_tls = true;                // only tests against plain-HTTP loopback turn this off
 
   double poll_interval_seconds = 1.0;    // how often the live uploader looks for new data
   int64_t max_request_bytes = 10 << 20;  // one file_stream request (W&B accepts 10 MiB)

@@ -22,6 +22,8 @@ options:
   --entity E             W&B entity (default: $WANDB_ENTITY, else the API key's default entity)
   --base-url U           W&B server (default: $WANDB_BASE_URL, else https://api.wandb.ai)
   --run-id ID            run id (default: the run's metadata, else the directory name)
+  --ca-bundle FILE       PEM certificates to verify the server with (default: $CURL_CA_BUNDLE,
+                         else the system store); verification cannot be turned off
   --exit-code N          exit code recorded for the run (default 0)
   --timeout S            seconds per API request (default 60)
   --retry-initial S      first retry delay in seconds (default 2)
@@ -80,6 +82,7 @@ int sync_command(int argc, char** argv) {
     else if (arg == "--entity") options.entity = value("--entity");
     else if (arg == "--base-url") options.base_url = value("--base-url");
     else if (arg == "--run-id") options.run_id = value("--run-id");
+    else if (arg == "--ca-bundle") options.ca_bundle = value("--ca-bundle");
     else if (arg == "--exit-code") exit_code = int(number("--exit-code"));
     else if (arg == "--timeout") options.request_timeout_seconds = options.connect_timeout_seconds =
         options.transfer_stall_seconds = number("--timeout");

@@ -131,6 +131,7 @@ HttpResponse HttpClient::perform(const HttpRequest& request) {
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!settings_.ca_bundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, settings_.ca_bundle.c_str());
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, to_millis(settings_.connect_timeout_seconds));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, to_millis(request.timeout_seconds));
@@ -181,6 +182,18 @@ HttpResponse HttpClient::perform(const HttpRequest& request) {
     std::string why = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
     response.transport_error = scrub(why);
     response.status = 0;
+    switch (code) {
+      case CURLE_PEER_FAILED_VERIFICATION:
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_ISSUER_ERROR:
+      case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      case CURLE_URL_MALFORMAT:
+      case CURLE_UNSUPPORTED_PROTOCOL:
+        response.permanent = true;
+        break;
+      default:
+        break;
+    }
     response.body.clear();
     return response;
   }

@@ -27,6 +27,7 @@ struct HttpResponse {
   long status = 0;                  // 0: no HTTP response (connection error, timeout)
   std::string body;
   std::string transport_error;      // why there was no response, already scrubbed
+  bool permanent = false;           // no retry can help (TLS verification failed, bad URL)
   std::optional<double> retry_after_seconds;
 };
 
@@ -35,6 +36,7 @@ class Cancellation;
 struct HttpSettings {
   std::string api_key;
   const Cancellation* cancellation = nullptr;  // aborts a transfer in flight when cancelled
+  std::string ca_bundle;  // empty: libcurl's default CA store
   double connect_timeout_seconds = 20;
   double stall_seconds = 60;  // abort when fewer than 1 byte/s moved for this long
 };

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -91,6 +92,9 @@ struct Uploader::Impl {
     detail::check(options.poll_interval_seconds > 0, "Uploader", "poll_interval_seconds",
                   "expected > 0, got ", options.poll_interval_seconds);
     credentials = detail::resolve_credentials(options);
+    if (options.ca_bundle.empty()) {
+      if (const char* bundle = std::getenv("CURL_CA_BUNDLE")) options.ca_bundle = bundle;
+    }
     target.entity = credentials.entity;
     target.project = credentials.project;
     target.run_id = options.run_id.empty() ? discover_run_id(run_dir) : options.run_id;

@@ -60,8 +60,8 @@ WandbClient::WandbClient(Credentials credentials, const UploadOptions& options,
     : credentials_(std::move(credentials)),
       options_(options),
       cancellation_(cancellation),
-      http_(HttpSettings{credentials_.api_key, &cancellation, options.connect_timeout_seconds,
-                         options.transfer_stall_seconds}),
+      http_(HttpSettings{credentials_.api_key, &cancellation, options.ca_bundle,
+                         options.connect_timeout_seconds, options.transfer_stall_seconds}),
       retry_(options.retry) {}
 
 HttpResponse WandbClient::perform_with_retry(const HttpRequest& request, const std::string& what) {
@@ -75,6 +75,12 @@ HttpResponse WandbClient::perform_with_retry(const HttpRequest& request, const s
     std::string failure = response.status == 0
                               ? response.transport_error
                               : "HTTP " + std::to_string(response.status);
+    if (response.permanent) {
+      throw UploadError(http_.scrub("upload: " + what + " failed: " + response.transport_error +
+                                    " (TLS certificates are always verified; a private CA can be "
+                                    "given with --ca-bundle or CURL_CA_BUNDLE)"),
+                        0);
+    }
     if (response.status != 0 && !is_retryable_status(response.status)) {
       std::string message = "upload: " + what + " failed with HTTP " +
                             std::to_string(response.status) + ": " + explain_status(response.status);

@@ -25,9 +25,10 @@ std::string env_or(const char* name, const std::string& fallback) {
   return value && *value ? value : fallback;
 }
 
-std::string request(const std::string& url, const std::string* body) {
+std::string request(const std::string& url, const std::string* body, const std::string& ca_file) {
   CURL* h = curl_easy_init();
   std::string out;
+  if (!ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_file.c_str());
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
@@ -48,10 +49,16 @@ std::string request(const std::string& url, const std::string* body) {
 
 }  // namespace
 
-std::string http_get(const std::string& url) { return request(url, nullptr); }
-void http_post_json(const std::string& url, const std::string& body) { request(url, &body); }
+std::string http_get(const std::string& url, const std::string& ca_file) {
+  return request(url, nullptr, ca_file);
+}
+void http_post_json(const std::string& url, const std::string& body, const std::string& ca_file) {
+  request(url, &body, ca_file);
+}
 
-FakeWandbServer::FakeWandbServer(const std::string& work_dir, const std::string& api_key) {
+FakeWandbServer::FakeWandbServer(const std::string& work_dir, const std::string& api_key,
+                                 const std::string& tls_cert, const std::string& tls_key)
+    : tls_cert_(tls_cert) {
   const std::string source = env_or("TRAINSCOPE_SOURCE_DIR", TRAINSCOPE_TEST_SOURCE_DIR);
   const std::string python = env_or("TRAINSCOPE_PYTHON", "python3");
   const std::string script = source + "/tests/upload/fake_wandb_server.py";
@@ -60,6 +67,9 @@ FakeWandbServer::FakeWandbServer(const std::string& work_dir, const std::string&
   const std::string record = work_dir + "/server-record.json";
   std::vector<std::string> args = {python, script, "--port-file", port_file, "--store-dir", store_dir_,
                                    "--record", record, "--api-key", api_key, "--lifetime", "100"};
+  if (!tls_cert.empty()) {
+    args.insert(args.end(), {"--tls-cert", tls_cert, "--tls-key", tls_key});
+  }
   pid_ = fork();
   if (pid_ == 0) {
     std::vector<char*> argv;
@@ -99,11 +109,11 @@ FakeWandbServer::~FakeWandbServer() {
 }
 
 void FakeWandbServer::control(const std::string& path, const nlohmann::json& body) const {
-  http_post_json(base_url() + path, body.dump());
+  http_post_json(base_url() + path, body.dump(), tls_cert_);
 }
 
 nlohmann::json FakeWandbServer::state() const {
-  return nlohmann::json::parse(http_get(base_url() + "/_control/state"));
+  return nlohmann::json::parse(http_get(base_url() + "/_control/state", tls_cert_));
 }
 
 void FakeWandbServer::add_faults(const nlohmann::json& rules) const {

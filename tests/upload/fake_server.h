@@ -11,10 +11,14 @@ namespace trainscope::testing {
 class FakeWandbServer {
  public:
   // `work_dir` receives the port file, the stored uploads (store/) and the record.
-  FakeWandbServer(const std::string& work_dir, const std::string& api_key);
+  // With `tls_cert`/`tls_key` (PEM files) it serves HTTPS.
+  FakeWandbServer(const std::string& work_dir, const std::string& api_key,
+                  const std::string& tls_cert = "", const std::string& tls_key = "");
   ~FakeWandbServer();
 
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string base_url() const {
+    return (tls_cert_.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") + std::to_string(port_);
+  }
   std::string store_dir() const { return store_dir_; }
   nlohmann::json state() const;
   void add_faults(const nlohmann::json& rules) const;
@@ -27,10 +31,12 @@ class FakeWandbServer {
   pid_t pid_ = -1;
   int port_ = 0;
   std::string store_dir_;
+  std::string tls_cert_;
 };
 
 // Minimal HTTP for the control API (libcurl).
-std::string http_get(const std::string& url);
-void http_post_json(const std::string& url, const std::string& body);
+// `ca_file`: the certificate that HTTPS control requests trust.
+std::string http_get(const std::string& url, const std::string& ca_file = "");
+void http_post_json(const std::string& url, const std::string& body, const std::string& ca_file = "");
 
 }  // namespace trainscope::testing

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -232,8 +233,9 @@ class Handler(BaseHTTPRequestHandler):
                 "project": {"name": variables.get("project"), "entity": {"name": entity}}}}}}
         if "createRunFiles" in query:
             host = self.headers.get("Host")
-            files = [{"name": n, "uploadUrl": "http://%s/_upload/%s?token=%s" %
-                      (host, n, self.rec.upload_token)} for n in variables.get("files", [])]
+            scheme = "https" if self.server.controller.tls else "http"
+            files = [{"name": n, "uploadUrl": "%s://%s/_upload/%s?token=%s" %
+                      (scheme, host, n, self.rec.upload_token)} for n in variables.get("files", [])]
             return 200, {"data": {"createRunFiles": {
                 "runID": "UnVuOjE=", "files": files,
                 "uploadHeaders": ["X-Upload-Token:" + self.rec.upload_token,
@@ -318,7 +320,8 @@ class Server(ThreadingHTTPServer):
 class Controller:
     """Runs the server; can close the listening socket for a while and reopen it on the same port."""
 
-    def __init__(self, recorder, port, lifetime):
+    def __init__(self, recorder, port, lifetime, tls=None):
+        self.tls = tls  # an ssl.SSLContext: serve HTTPS
         self.recorder = recorder
         self.port = port
         self.deadline = time.time() + lifetime
@@ -341,6 +344,8 @@ class Controller:
         first = True
         while not self.done.is_set():
             self.server = Server(self.port, self.recorder, self)
+            if self.tls:
+                self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
             self.port = self.server.server_address[1]
             if first:
                 tmp = port_file + ".tmp"
@@ -369,9 +374,15 @@ def main():
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--entity", default="test-entity")
     parser.add_argument("--lifetime", type=float, default=120)
+    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (and --tls-key)")
+    parser.add_argument("--tls-key")
     args = parser.parse_args()
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     recorder = Recorder(args.store_dir, args.api_key, args.entity)
-    Controller(recorder, 0, args.lifetime).run(args.port_file)
+    Controller(recorder, 0, args.lifetime, tls).run(args.port_file)
     if args.record:
         with open(args.record, "w") as f:
             json.dump(recorder.snapshot(), f, indent=1)

@@ -322,6 +322,57 @@ TEST_F(UploadIntegration, DestroyingTheLiveUploaderDoesNotWaitForTheServer) {
   EXPECT_FALSE(server_->state()["complete"].get<bool>());
 }
 
+// TLS: a server whose certificate the client does not trust is refused at once (no retries); the
+// same server is accepted when its certificate is given as the CA bundle.
+TEST(UploadTls, CertificatesAreVerified) {
+  const std::string work = make_temp_dir("upload-tls");
+  const std::string cert = work + "/cert.pem", key = work + "/key.pem";
+  auto make_certificate = [](const std::string& cert_path, const std::string& key_path) {
+    const std::string command =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout " + key_path + " -out " + cert_path +
+        " >/dev/null 2>&1";
+    return std::system(command.c_str()) == 0;
+  };
+  const std::string other_cert = work + "/other-cert.pem", other_key = work + "/other-key.pem";
+  if (!make_certificate(cert, key) || !make_certificate(other_cert, other_key)) {
+    remove_tree(work);
+    GTEST_SKIP() << "openssl cannot make a test certificate here";
+  }
+  const auto run = make_run(work + "/runs", "run-tls", 20);
+  {
+    FakeWandbServer server(work, kApiKey, cert, key);
+    UploadOptions o;
+    o.base_url = server.base_url();
+    o.api_key = kApiKey;
+    o.entity = "team";
+    o.project = "proj";
+    o.retry.initial_delay_seconds = 0.01;
+    o.retry.max_delay_seconds = 0.05;
+    o.retry.max_elapsed_seconds = 10;
+    o.ca_bundle = other_cert;  // a valid CA, but not the one that signed the server's certificate
+    const auto started = std::chrono::steady_clock::now();
+    try {
+      sync_run(run, o, 0);
+      ADD_FAILURE() << "an untrusted certificate was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("TLS certificates are always verified"), std::string::npos)
+          << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << "a TLS failure must not be retried";
+    EXPECT_TRUE(server.state()["requests"].empty());
+
+    o.ca_bundle = cert;
+    sync_run(run, o, 0);
+    const json state = server.state();
+    EXPECT_EQ(state["history"].size(), 20u);
+    EXPECT_TRUE(state["complete"].get<bool>());
+    EXPECT_EQ(read_file(server.store_dir() + "/checkpoints/model-best.pt"),
+              read_file(run + "/checkpoints/model-best.pt"));
+  }
+  remove_tree(work);
+}
+
 // The CLI as a child process, SIGKILLed mid-history and mid-file-upload, then run again.
 struct ChildResult {
   int exit_code = -1;

@@ -46,7 +46,9 @@ struct UploadOptions {
   double request_timeout_seconds = 60;   // whole API request (GraphQL, file_stream)
   double connect_timeout_seconds = 20;
   double transfer_stall_seconds = 60;    // fail a transfer when no byte moved this long
-  // TLS peers and host names are always verified (libcurl's CA store; CURL_CA_BUNDLE overrides it).
+  // TLS peers and host names are always verified, against libcurl's CA store or this PEM bundle
+  // (empty: $CURL_CA_BUNDLE when set), e.g. for a W&B server behind a private CA.
+  std::string ca_bundle;
   RetryOptions retry;
 
   double poll_interval_seconds = 1.0;    // how often the live uploader looks for new data

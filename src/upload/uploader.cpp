@@ -1,6 +1,7 @@
 #include "trainscope/upload/uploader.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -76,6 +77,8 @@ struct Uploader::Impl {
   UploadProgress progress;
   std::string error;
 
+  int lock_fd = -1;  // flock on upload/wandb.lock: one uploader per run directory at a time
+
   std::thread thread;
   std::atomic<bool> stop_requested{false};
   std::atomic<int> exit_code{0};
@@ -102,7 +105,24 @@ struct Uploader::Impl {
     fs::create_directories(run_dir / "upload", ec);
     if (ec) throw Error("Uploader: cannot create '" + (run_dir / "upload").string() + "': " + ec.message());
     state_path = (run_dir / "upload" / "wandb-state.json").string();
-    client = std::make_unique<detail::WandbClient>(credentials, options, cancellation);
+    // Two uploaders of one directory would race on the state file; the lock dies with its process.
+    const std::string lock_path = (run_dir / "upload" / "wandb.lock").string();
+    lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0) throw Error("Uploader: cannot open '" + lock_path + "'");
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(lock_fd);
+      throw Error("Uploader: run_dir: another uploader is already uploading '" + run_dir.string() + "'");
+    }
+    try {
+      client = std::make_unique<detail::WandbClient>(credentials, options, cancellation);
+    } catch (...) {
+      ::close(lock_fd);
+      throw;
+    }
+  }
+
+  ~Impl() {
+    if (lock_fd >= 0) ::close(lock_fd);  // releases the flock
   }
 
   void warn(const std::string& message) {

@@ -306,6 +306,17 @@ TEST_F(UploadIntegration, LiveUploadSurvivesServerDowntimeAndFollowsReplacedFile
   EXPECT_GE(longest_gap, 1.0);
 }
 
+TEST_F(UploadIntegration, OneUploaderPerRunDirectory) {
+  const auto run = make_run(runs_, "run-lock", 5);
+  {
+    Uploader first(run, options());
+    EXPECT_THROW(Uploader(run, options()), Error);
+  }
+  Uploader again(run, options());  // released with the first
+  again.sync(0);
+  expect_uploaded(run);
+}
+
 TEST_F(UploadIntegration, DestroyingTheLiveUploaderDoesNotWaitForTheServer) {
   const auto run = make_run(runs_, "run-abandon", 10);
   server_->set_slow(5000);  // every request hangs

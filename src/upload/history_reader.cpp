@@ -8,6 +8,8 @@
 
 namespace trainscope::detail {
 
+constexpr size_t kMaxDroppedPerBatch = 1000;
+
 HistoryBatch read_history_batch(const std::string& path, int64_t from_bytes, int64_t budget_bytes,
                                 int64_t max_line_bytes, int64_t first_line_number) {
   HistoryBatch batch;
@@ -60,7 +62,7 @@ HistoryBatch read_history_batch(const std::string& path, int64_t from_bytes, int
     batch.end_bytes = next_line_start;
     line.clear();
     line_length = 0;
-    return true;
+    return batch.dropped.size() < kMaxDroppedPerBatch;  // bounded even for a file of bad lines
   };
 
   while (position < size) {

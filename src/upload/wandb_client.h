@@ -1,0 +1,77 @@
+#pragma once
+// W&B's run API (SPEC §4): UpsertBucket creates or resumes a run, file_stream appends history
+// lines at explicit offsets and replaces the summary, CreateRunFiles hands out signed URLs that
+// files are PUT to. Every call retries as RetryPolicy says and throws Error when it gives up or
+// when the server refuses for good; error texts never contain the API key.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "trainscope/error.h"
+#include "upload/cancellation.h"
+#include "upload/credentials.h"
+#include "upload/http_client.h"
+#include "upload/retry_policy.h"
+
+namespace trainscope::detail {
+
+struct RunTarget {
+  std::string entity;   // filled in from the server's answer when the options left it empty
+  std::string project;
+  std::string run_id;
+  std::string path() const { return entity + "/" + project + "/" + run_id; }
+};
+
+struct UploadSlot {
+  std::string name;  // path inside the run, e.g. "media/images/x.png"
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value"
+};
+
+// Thrown when a request failed for good (non-retryable status or retries exhausted).
+class UploadError : public Error {
+ public:
+  UploadError(const std::string& message, long status) : Error(message), status_(status) {}
+  long status() const { return status_; }
+
+ private:
+  long status_;
+};
+
+class WandbClient {
+ public:
+  WandbClient(Credentials credentials, const UploadOptions& options, Cancellation& cancellation);
+
+  // Creates the run or resumes it; `config` is the run's config.json object. Returns the target
+  // with entity and project as the server named them.
+  RunTarget upsert_run(const RunTarget& target, const nlohmann::json& config);
+
+  // One file_stream request; the body is {"files": {...}} and/or "complete"/"exitcode".
+  void file_stream(const RunTarget& target, const nlohmann::json& body);
+
+  std::vector<UploadSlot> create_run_files(const RunTarget& target,
+                                           const std::vector<std::string>& names);
+
+  // PUTs the first `size` bytes of the open file to the slot's signed URL (no API key sent there).
+  void put_file(const UploadSlot& slot, int fd, int64_t size);
+
+  int64_t requests_sent() const { return requests_sent_; }
+
+ private:
+  // Performs the request until it succeeds (2xx), throwing UploadError when it must not be retried
+  // or max_elapsed has passed, and Error("cancelled") when cancelled.
+  HttpResponse perform_with_retry(const HttpRequest& request, const std::string& what);
+  nlohmann::json graphql(const std::string& query, const nlohmann::json& variables,
+                         const std::string& what);
+
+  Credentials credentials_;
+  UploadOptions options_;
+  Cancellation& cancellation_;
+  HttpClient http_;
+  RetryPolicy retry_;
+  int64_t requests_sent_ = 0;
+};
+
+}  // namespace trainscope::detail

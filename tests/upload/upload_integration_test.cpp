@@ -1,0 +1,526 @@
+// Uploads run directories to a W&B-protocol server on loopback (fake_wandb_server.py) while it
+// injects faults, and checks what the server ended up with against the run directory: every
+// history line exactly once and in order, the summary equal to summary.json, every file
+// byte-identical, the run marked complete — and the API key nowhere it should not be.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "trainscope/error.h"
+#include "trainscope/upload/uploader.h"
+#include "upload/fake_server.h"
+#include "upload/run_fixture.h"
+
+namespace trainscope::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string kApiKey = "ts-test-key-0123456789abcdef0123456789abcdef";
+
+class UploadIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    work_ = make_temp_dir("upload");
+    server_ = std::make_unique<FakeWandbServer>(work_, kApiKey);
+    runs_ = work_ + "/runs";
+  }
+  void TearDown() override {
+    server_.reset();
+    if (!HasFailure()) remove_tree(work_);
+  }
+
+  // Short timeouts and backoffs so that fault cases take milliseconds, not minutes.
+  UploadOptions options() const {
+    UploadOptions o;
+    o.base_url = server_->base_url();
+    o.api_key = kApiKey;
+    o.entity = "team";
+    o.project = "proj";
+    o.request_timeout_seconds = 2;
+    o.connect_timeout_seconds = 1;
+    o.transfer_stall_seconds = 2;
+    o.retry.initial_delay_seconds = 0.01;
+    o.retry.max_delay_seconds = 0.05;
+    o.retry.max_elapsed_seconds = 20;
+    o.poll_interval_seconds = 0.02;
+    o.max_request_bytes = 4096;  // many small file_stream requests: faults hit mid-history
+    return o;
+  }
+
+  // What every successful upload must satisfy.
+  void expect_uploaded(const std::string& run_dir, int exit_code = 0) {
+    const json state = server_->state();
+    const auto lines = complete_history_lines(run_dir);
+    ASSERT_EQ(state["history"].size(), lines.size());
+    for (size_t i = 0; i < lines.size(); ++i) {
+      ASSERT_EQ(state["history"][i].get<std::string>(), lines[i]) << "history line " << i;
+    }
+    EXPECT_TRUE(state["gaps"].empty()) << state["gaps"];
+    EXPECT_TRUE(state["conflicts"].empty()) << state["conflicts"];
+    EXPECT_TRUE(state["oversize"].empty()) << state["oversize"];
+    EXPECT_EQ(state["summary"], json::parse(read_file(run_dir + "/summary.json")));
+    for (const auto& name : run_file_names(run_dir)) {
+      ASSERT_TRUE(state["files"].contains(name)) << name << " was not uploaded";
+      EXPECT_EQ(read_file(server_->store_dir() + "/" + name), read_file(run_dir + "/" + name))
+          << name << " differs";
+    }
+    EXPECT_EQ(state["put_with_authorization"], 0) << "the API key was sent to a storage URL";
+    EXPECT_EQ(state["put_missing_headers"], 0) << "uploadHeaders were not sent with the PUT";
+    EXPECT_TRUE(state["complete"].get<bool>());
+    EXPECT_EQ(state["exitcode"], exit_code);
+    EXPECT_FALSE(tree_contains(run_dir, kApiKey)) << "the API key was written into the run directory";
+  }
+
+  static int count_requests(const json& state, const std::string& path_part, long status) {
+    int n = 0;
+    for (const auto& r : state["requests"])
+      if (r["path"].get<std::string>().find(path_part) != std::string::npos && r["status"] == status) ++n;
+    return n;
+  }
+
+  std::string work_, runs_;
+  std::unique_ptr<FakeWandbServer> server_;
+};
+
+TEST_F(UploadIntegration, OfflineSyncUploadsEverythingOnce) {
+  const auto run = make_run(runs_, "run-a", 120);
+  const UploadProgress done = sync_run(run, options(), 0);
+  expect_uploaded(run);
+  const json state = server_->state();
+  EXPECT_EQ(state["resent_lines"], 0);
+  EXPECT_EQ(state["history_receipts"], 120);
+  ASSERT_EQ(state["upserts"].size(), 1u);
+  EXPECT_EQ(state["upserts"][0]["name"], "run-a");
+  EXPECT_EQ(state["upserts"][0]["project"], "proj");
+  EXPECT_EQ(state["upserts"][0]["entity"], "team");
+  EXPECT_EQ(state["upserts"][0]["config"],
+            json::parse(R"({"lr":{"value":0.01},"batch_size":{"value":64},"model":{"value":{"depth":50}}})"));
+  EXPECT_GT(count_requests(state, "file_stream", 200), 5) << "max_request_bytes should split history";
+  for (const auto& r : state["requests"])
+    if (r["path"].get<std::string>().find("file_stream") != std::string::npos)
+      EXPECT_LE(r["bytes"].get<int>(), 4096);
+  EXPECT_EQ(done.history_lines_sent, 120);
+  EXPECT_EQ(done.files_uploaded, 4);
+  EXPECT_TRUE(done.complete);
+  EXPECT_EQ(done.run_path, "team/proj/run-a");
+
+  // The durable state claims exactly what the server acknowledged; a second sync sends no line.
+  const json saved = json::parse(read_file(run + "/upload/wandb-state.json"));
+  EXPECT_EQ(saved["server_lines"], 120);
+  EXPECT_TRUE(saved["complete"].get<bool>());
+  sync_run(run, options(), 0);
+  EXPECT_EQ(server_->state()["history_receipts"], 120);
+  for (const auto& [name, file] : server_->state()["files"].items()) EXPECT_EQ(file["puts"], 1) << name;
+}
+
+TEST_F(UploadIntegration, ServerErrorBurstsAreRetried) {
+  const auto run = make_run(runs_, "run-500", 80);
+  server_->add_faults(json::array({
+      {{"path", "/graphql"}, {"action", "status"}, {"status", 500}, {"count", 2}},
+      {{"path", "/files/"}, {"action", "status"}, {"status", 503}, {"count", 4}, {"skip", 2}},
+      {{"path", "/_upload/"}, {"action", "status"}, {"status", 502}, {"count", 3}},
+  }));
+  sync_run(run, options(), 0);
+  expect_uploaded(run);
+  const json state = server_->state();
+  EXPECT_EQ(count_requests(state, "/graphql", 500), 2);
+  EXPECT_EQ(count_requests(state, "file_stream", 503), 4);
+  EXPECT_EQ(count_requests(state, "/_upload/", 502), 3);
+  EXPECT_EQ(state["resent_lines"], 0);  // a refused request delivered nothing
+}
+
+TEST_F(UploadIntegration, TooManyRequestsWaitsForRetryAfter) {
+  const auto run = make_run(runs_, "run-429", 30);
+  server_->add_faults(json::array({{{"path", "/files/"}, {"action", "status"}, {"status", 429},
+                                    {"retry_after", "1"}, {"count", 1}, {"skip", 1}}}));
+  sync_run(run, options(), 0);  // backoff alone would wait ≤ 50 ms
+  expect_uploaded(run);
+  const json state = server_->state();
+  double throttled_at = -1, next_at = -1;
+  for (const auto& r : state["requests"]) {
+    if (r["status"] == 429) throttled_at = r["t"];
+    else if (throttled_at >= 0 && next_at < 0) next_at = r["t"];
+  }
+  ASSERT_GE(throttled_at, 0);
+  ASSERT_GE(next_at, 0);
+  EXPECT_GE(next_at - throttled_at, 0.95) << "Retry-After: 1 was not honoured";
+}
+
+TEST_F(UploadIntegration, DroppedConnectionsAreRetried) {
+  const auto run = make_run(runs_, "run-drop", 60);
+  server_->add_faults(json::array({
+      {{"path", "/graphql"}, {"action", "drop"}, {"count", 1}},
+      {{"path", "/files/"}, {"action", "drop"}, {"count", 3}, {"skip", 1}},
+      {{"path", "/_upload/"}, {"action", "drop"}, {"count", 2}},
+  }));
+  sync_run(run, options(), 0);
+  expect_uploaded(run);
+  const json state = server_->state();
+  int drops = 0;
+  for (const auto& r : state["requests"]) drops += r["fault"] == "drop";
+  EXPECT_EQ(drops, 6);
+  EXPECT_EQ(state["resent_lines"], 0);
+}
+
+TEST_F(UploadIntegration, SlowResponsesTimeOutAndResendWithoutDuplicates) {
+  const auto run = make_run(runs_, "run-slow", 60);
+  UploadOptions o = options();
+  o.request_timeout_seconds = 0.4;
+  // The server handles these requests but answers after the client gave up: the client must
+  // resend at the same offset, and the server's history must still hold each line once.
+  server_->add_faults(json::array({
+      {{"path", "/files/"}, {"action", "delay"}, {"delay_ms", 1200}, {"count", 2}, {"skip", 2}},
+      {{"path", "/graphql"}, {"action", "delay"}, {"delay_ms", 1200}, {"count", 1}},
+  }));
+  sync_run(run, o, 0);
+  expect_uploaded(run);
+  EXPECT_GT(server_->state()["resent_lines"].get<int>(), 0) << "the delayed requests were not resent";
+}
+
+TEST_F(UploadIntegration, RetriesGiveUpWithAClearErrorAndKeepOnlyAcknowledgedProgress) {
+  const auto run = make_run(runs_, "run-down", 60);
+  UploadOptions o = options();
+  o.retry.max_elapsed_seconds = 0.3;
+  server_->add_faults(json::array(
+      {{{"path", "/files/"}, {"action", "status"}, {"status", 500}, {"count", 100000}, {"skip", 3}}}));
+  try {
+    sync_run(run, o, 0);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("still failing"), std::string::npos) << message;
+    EXPECT_NE(message.find("trainscope sync"), std::string::npos) << message;
+    EXPECT_EQ(message.find(kApiKey), std::string::npos);
+  }
+  const json state = server_->state();
+  const json saved = json::parse(read_file(run + "/upload/wandb-state.json"));
+  EXPECT_EQ(saved["server_lines"], state["history"].size()) << "state claims unacknowledged lines";
+  EXPECT_FALSE(state["complete"].get<bool>());
+  // The run directory is intact: a later sync, once the server is healthy, completes it.
+  server_->clear_faults();
+  sync_run(run, options(), 0);
+  expect_uploaded(run);
+}
+
+TEST_F(UploadIntegration, UnauthorizedStopsAtOnceWithoutTheKeyInTheError) {
+  const auto run = make_run(runs_, "run-401", 10);
+  UploadOptions o = options();
+  const std::string wrong_key = "ts-wrong-key-fedcba9876543210fedcba9876543210";
+  o.api_key = wrong_key;
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    sync_run(run, o, 0);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("401"), std::string::npos) << message;
+    EXPECT_NE(message.find("API key"), std::string::npos) << message;
+    EXPECT_EQ(message.find(wrong_key), std::string::npos) << message;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  const json state = server_->state();
+  EXPECT_EQ(state["requests"].size(), 1u) << "a 401 must not be retried";
+  EXPECT_EQ(state["unauthorized"], 1);
+  EXPECT_FALSE(tree_contains(run, wrong_key));
+}
+
+TEST_F(UploadIntegration, OversizeLinesAreSkippedAndReported) {
+  const auto run = make_run(runs_, "run-big", 20, 1000, /*torn_tail=*/false);
+  // Line 20: longer than the line limit used here; it must be reported, not sent.
+  append_file(run + "/history.jsonl",
+              json{{"_step", 20}, {"blob", std::string(3000, 'b')}}.dump() + "\n" + history_line(21) + "\n");
+  UploadOptions o = options();
+  o.max_line_bytes = 2000;
+  const UploadProgress done = sync_run(run, o, 0);
+  auto lines = complete_history_lines(run);
+  lines.erase(lines.begin() + 20);
+  const json state = server_->state();
+  ASSERT_EQ(state["history"].size(), lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) EXPECT_EQ(state["history"][i], lines[i]) << i;
+  EXPECT_EQ(done.history_lines_dropped, 1);
+  ASSERT_EQ(done.warnings.size(), 1u);
+  EXPECT_NE(done.warnings[0].find("history line 20"), std::string::npos) << done.warnings[0];
+  EXPECT_TRUE(state["complete"].get<bool>());
+}
+
+TEST_F(UploadIntegration, ExitCodeAndRunIdFromMetadata) {
+  const auto run = make_run(runs_, "dir-name", 5);
+  write_file(run + "/run.json", R"({"id": "meta-id-7"})");
+  sync_run(run, options(), 3);
+  const json state = server_->state();
+  EXPECT_EQ(state["upserts"][0]["name"], "meta-id-7");
+  EXPECT_EQ(state["exitcode"], 3);
+  bool streamed_to_meta_id = false;
+  for (const auto& r : state["requests"])
+    streamed_to_meta_id |= r["path"] == "/files/team/proj/meta-id-7/file_stream";
+  EXPECT_TRUE(streamed_to_meta_id);
+}
+
+// Live: the uploader tails the directory while "training" appends lines (a line is half-written
+// for a while), replaces summary.json and the best checkpoint by rename, and the server goes away
+// for 1.5 s in the middle.
+TEST_F(UploadIntegration, LiveUploadSurvivesServerDowntimeAndFollowsReplacedFiles) {
+  const auto run = make_run(runs_, "run-live", 0, 1000, /*torn_tail=*/false);
+  Uploader uploader(run, options());
+  uploader.start();
+  const std::string history = run + "/history.jsonl";
+  for (int step = 0; step < 240; ++step) {
+    const std::string line = history_line(step) + "\n";
+    if (step == 50) {
+      append_file(history, line.substr(0, 20));  // torn: must not be sent until completed
+      std::this_thread::sleep_for(100ms);
+      append_file(history, line.substr(20));
+    } else {
+      append_file(history, line);
+    }
+    if (step % 40 == 0)
+      replace_file(run + "/summary.json", json{{"loss", 1.0 / (step + 1)}, {"_step", step}}.dump());
+    if (step == 60) replace_file(run + "/checkpoints/model-best.pt", random_bytes(200000, 60));
+    if (step == 100) server_->go_down(1500);
+    if (step == 200) replace_file(run + "/checkpoints/model-best.pt", random_bytes(150000, 200));
+    std::this_thread::sleep_for(10ms);
+    uploader.check();  // no error surfaced while the server is away
+  }
+  replace_file(run + "/summary.json", json{{"loss", 0.001}, {"best_loss", 0.001}}.dump());
+  const UploadProgress done = uploader.stop(0);
+  EXPECT_EQ(done.history_lines_sent, 240);
+  expect_uploaded(run);
+  const json state = server_->state();
+  EXPECT_GE(state["files"]["checkpoints/model-best.pt"]["puts"].get<int>(), 2)
+      << "the replaced best checkpoint was not uploaded again";
+  // The server really was away: no request was handled for over a second.
+  double longest_gap = 0, previous = -1;
+  for (const auto& r : state["requests"]) {
+    if (previous >= 0) longest_gap = std::max(longest_gap, r["t"].get<double>() - previous);
+    previous = r["t"];
+  }
+  EXPECT_GE(longest_gap, 1.0);
+}
+
+TEST_F(UploadIntegration, OneUploaderPerRunDirectory) {
+  const auto run = make_run(runs_, "run-lock", 5);
+  {
+    Uploader first(run, options());
+    EXPECT_THROW(Uploader(run, options()), Error);
+  }
+  Uploader again(run, options());  // released with the first
+  again.sync(0);
+  expect_uploaded(run);
+}
+
+TEST_F(UploadIntegration, DestroyingTheLiveUploaderDoesNotWaitForTheServer) {
+  const auto run = make_run(runs_, "run-abandon", 10);
+  server_->set_slow(5000);  // every request hangs
+  const auto started = std::chrono::steady_clock::now();
+  {
+    Uploader uploader(run, options());
+    uploader.start();
+    std::this_thread::sleep_for(200ms);
+  }  // the destructor cancels the request in flight
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  server_->set_slow(0);
+  // Nothing was acknowledged, so no progress may be claimed.
+  EXPECT_FALSE(std::filesystem::exists(run + "/upload/wandb-state.json"));
+  EXPECT_FALSE(server_->state()["complete"].get<bool>());
+}
+
+// TLS: a server whose certificate the client does not trust is refused at once (no retries); the
+// same server is accepted when its certificate is given as the CA bundle.
+TEST(UploadTls, CertificatesAreVerified) {
+  const std::string work = make_temp_dir("upload-tls");
+  const std::string cert = work + "/cert.pem", key = work + "/key.pem";
+  auto make_certificate = [](const std::string& cert_path, const std::string& key_path) {
+    const std::string command =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout " + key_path + " -out " + cert_path +
+        " >/dev/null 2>&1";
+    return std::system(command.c_str()) == 0;
+  };
+  const std::string other_cert = work + "/other-cert.pem", other_key = work + "/other-key.pem";
+  if (!make_certificate(cert, key) || !make_certificate(other_cert, other_key)) {
+    remove_tree(work);
+    GTEST_SKIP() << "openssl cannot make a test certificate here";
+  }
+  const auto run = make_run(work + "/runs", "run-tls", 20);
+  {
+    FakeWandbServer server(work, kApiKey, cert, key);
+    UploadOptions o;
+    o.base_url = server.base_url();
+    o.api_key = kApiKey;
+    o.entity = "team";
+    o.project = "proj";
+    o.retry.initial_delay_seconds = 0.01;
+    o.retry.max_delay_seconds = 0.05;
+    o.retry.max_elapsed_seconds = 10;
+    o.ca_bundle = other_cert;  // a valid CA, but not the one that signed the server's certificate
+    const auto started = std::chrono::steady_clock::now();
+    try {
+      sync_run(run, o, 0);
+      ADD_FAILURE() << "an untrusted certificate was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("TLS certificates are always verified"), std::string::npos)
+          << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << "a TLS failure must not be retried";
+    EXPECT_TRUE(server.state()["requests"].empty());
+
+    o.ca_bundle = cert;
+    sync_run(run, o, 0);
+    const json state = server.state();
+    EXPECT_EQ(state["history"].size(), 20u);
+    EXPECT_TRUE(state["complete"].get<bool>());
+    EXPECT_EQ(read_file(server.store_dir() + "/checkpoints/model-best.pt"),
+              read_file(run + "/checkpoints/model-best.pt"));
+  }
+  remove_tree(work);
+}
+
+// The CLI as a child process, SIGKILLed mid-history and mid-file-upload, then run again.
+struct ChildResult {
+  int exit_code = -1;
+  bool killed = false;
+};
+
+class CliRun {
+ public:
+  CliRun(const std::vector<std::string>& args, const std::string& out_path) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* out = std::freopen(out_path.c_str(), "a", stdout);
+      FILE* err = std::freopen(out_path.c_str(), "a", stderr);
+      (void)out;
+      (void)err;
+      setenv("WANDB_API_KEY", kApiKey.c_str(), 1);
+      std::vector<char*> argv;
+      std::vector<std::string> copy = args;
+      for (auto& a : copy) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(TRAINSCOPE_CLI_PATH, argv.data());
+      _exit(127);
+    }
+  }
+  bool running() {
+    if (done_) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      done_ = true;
+      result_.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    return !done_;
+  }
+  void kill_now() {
+    if (!running()) return;
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    done_ = true;
+    result_.killed = true;
+  }
+  ChildResult wait() {
+    while (running()) std::this_thread::sleep_for(10ms);
+    return result_;
+  }
+  ~CliRun() { kill_now(); }
+
+ private:
+  pid_t pid_ = -1;
+  bool done_ = false;
+  ChildResult result_;
+};
+
+TEST_F(UploadIntegration, CliKilledMidUploadResumesExactlyOnce) {
+  const auto run = make_run(runs_, "run-kill", 400, 2 << 20);
+  const std::string log = work_ + "/cli.log";
+  const std::vector<std::string> args = {"trainscope", "sync", run, "--base-url", server_->base_url(),
+                                         "--entity", "team", "--project", "proj", "--timeout", "5",
+                                         "--retry-initial", "0.01", "--retry-max", "0.05",
+                                         "--max-request-bytes", "3000"};
+  server_->set_slow(15);  // ~60 file_stream requests: time to kill in the middle
+
+  auto wait_until = [&](CliRun& cli, auto condition) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (cli.running() && std::chrono::steady_clock::now() < deadline) {
+      if (condition(server_->state())) return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  };
+  {  // killed after ~100 lines
+    CliRun cli(args, log);
+    ASSERT_TRUE(wait_until(cli, [](const json& s) { return s["history"].size() >= 100; }));
+    cli.kill_now();
+  }
+  const size_t after_first_kill = server_->state()["history"].size();
+  EXPECT_LT(after_first_kill, 400u) << "the first run was not killed mid-history";
+  {  // killed after ~300 lines
+    CliRun cli(args, log);
+    ASSERT_TRUE(wait_until(cli, [](const json& s) { return s["history"].size() >= 300; }));
+    cli.kill_now();
+  }
+  {  // killed while the 2 MiB checkpoint is being PUT (the server is slow to read it)
+    server_->set_slow(400);
+    const int graphql_before = count_requests(server_->state(), "/graphql", 200);
+    CliRun cli(args, log);
+    // UpsertBucket, then CreateRunFiles: right after it the first PUT (the checkpoint) starts,
+    // and the server sleeps 400 ms before reading it.
+    ASSERT_TRUE(wait_until(cli, [&](const json& s) {
+      return count_requests(s, "/graphql", 200) >= graphql_before + 2;
+    }));
+    std::this_thread::sleep_for(150ms);
+    cli.kill_now();
+    server_->set_slow(0);
+  }
+  EXPECT_FALSE(server_->state()["complete"].get<bool>());
+  {
+    CliRun cli(args, log);
+    const ChildResult result = cli.wait();
+    EXPECT_FALSE(result.killed);
+    EXPECT_EQ(result.exit_code, 0) << read_file(log);
+  }
+  expect_uploaded(run);
+  const json state = server_->state();
+  // Each restart resends at most the batch that was in flight when it was killed.
+  EXPECT_LE(state["resent_lines"].get<int>(), 3 * 40);
+  const std::string output = read_file(log);
+  EXPECT_NE(output.find("synced team/proj/run-kill: 400 history lines"), std::string::npos) << output;
+  EXPECT_EQ(output.find(kApiKey), std::string::npos) << "the API key appeared in the CLI's output";
+}
+
+TEST_F(UploadIntegration, CliReportsUnauthorizedClearly) {
+  const auto run = make_run(runs_, "run-cli-401", 3);
+  const std::string log = work_ + "/cli.log";
+  const std::string wrong_key = "ts-wrong-cli-key-00000000000000000000000000";
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* out = std::freopen(log.c_str(), "w", stdout);
+    FILE* err = std::freopen(log.c_str(), "a", stderr);
+    (void)out;
+    (void)err;
+    setenv("WANDB_API_KEY", wrong_key.c_str(), 1);
+    const std::string url = server_->base_url();
+    execl(TRAINSCOPE_CLI_PATH, "trainscope", "sync", run.c_str(), "--base-url", url.c_str(),
+          "--project", "proj", (char*)nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string output = read_file(log);
+  EXPECT_NE(output.find("HTTP 401"), std::string::npos) << output;
+  EXPECT_EQ(output.find(wrong_key), std::string::npos) << output;
+  EXPECT_EQ(server_->state()["requests"].size(), 1u);
+  EXPECT_FALSE(tree_contains(run, wrong_key));
+}
+
+}  // namespace
+}  // namespace trainscope::testing

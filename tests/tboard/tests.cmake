@@ -10,9 +10,8 @@ trainscope_add_test(tboard_test SOURCES
 trainscope_add_test(tboard_reader_test INTEGRATION
   SOURCES tboard/tensorboard_reader_test.cpp
   LIBS nlohmann_json::nlohmann_json)
-# The ENVIRONMENT that trainscope_add_test gives ctest carries only its first entry (the list's
-# ';' splits it), so TRAINSCOPE_PYTHON may not arrive: the configured interpreter is compiled in
-# as the fallback.
+# The configured interpreter and source tree are compiled in as the fallback for running the test
+# binary by hand, outside ctest (which sets TRAINSCOPE_PYTHON and TRAINSCOPE_SOURCE_DIR).
 if(TARGET tboard_reader_test)
   target_compile_definitions(tboard_reader_test PRIVATE
     TRAINSCOPE_CONFIGURED_PYTHON="${TRAINSCOPE_PYTHON}"

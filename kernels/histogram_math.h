@@ -79,13 +79,23 @@ TS_HD double from_order_key(uint64_t k) {
 TS_HD bool is_nan(double v) { return v != v; }
 TS_HD bool is_finite(double v) { return v - v == 0.0; }  // false for ±Inf and NaN
 
+TS_HD double div_rn(double a, double b) {
+#ifdef __CUDA_ARCH__
+  return __ddiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+
 // How values map to bins for one tensor: bin(v) = floor((v − lo) · scale), clamped to
-// [0, bins − 1], with scale = bins / (hi − lo), all in double. When hi − lo overflows (only
-// possible for float64 data) both sides are halved first, which keeps the rule monotonic.
+// [0, bins − 1], with scale = bins / (hi − lo), all in double. Only float64 data can make that
+// degenerate (hi − lo overflows, or bins / (hi − lo) is subnormal and loses precision); then
+// both sides are halved and the bin is ((v/2 − lo/2) / ((hi − lo)/2)) · bins instead, which keeps
+// the rule monotonic and exact at the edges.
 struct BinRule {
-  double lo = 0, scale = 0;
+  double lo = 0, scale = 0;  // scale: bins / (hi − lo), or the halved width in the wide case
   int bins = 1;
-  bool halved = false;
+  bool wide = false;
 };
 
 TS_HD BinRule make_bin_rule(double lo, double hi, int bins) {
@@ -98,19 +108,20 @@ TS_HD BinRule make_bin_rule(double lo, double hi, int bins) {
     return r;
   }
   const double width = sub_rn(hi, lo);
-  if (is_finite(width)) {
-    r.scale = double(bins) / width;
+  const double scale = div_rn(double(bins), width);
+  if (is_finite(width) && scale >= 2.2250738585072014e-308) {  // DBL_MIN: a normal scale
+    r.scale = scale;
   } else {
-    r.halved = true;
+    r.wide = true;
     r.lo = mul_rn(lo, 0.5);
-    r.scale = double(bins) / sub_rn(mul_rn(hi, 0.5), r.lo);
+    r.scale = sub_rn(mul_rn(hi, 0.5), r.lo);
   }
   return r;
 }
 
 TS_HD int bin_of(const BinRule& r, double v) {
-  const double offset = r.halved ? sub_rn(mul_rn(v, 0.5), r.lo) : sub_rn(v, r.lo);
-  const double x = mul_rn(offset, r.scale);
+  const double x = r.wide ? mul_rn(div_rn(sub_rn(mul_rn(v, 0.5), r.lo), r.scale), double(r.bins))
+                          : mul_rn(sub_rn(v, r.lo), r.scale);
   if (!(x > 0.0)) return 0;  // v == lo (and the one-bin case)
   if (x >= double(r.bins)) return r.bins - 1;
   return int(x);  // x ≥ 0: truncation is floor

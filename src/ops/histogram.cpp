@@ -93,9 +93,9 @@ HistogramResult decode(const hm::TensorAccumulators& a, const unsigned long long
   r.edges.resize(std::size_t(bins) + 1);
   const double width = hi - lo;
   for (int i = 0; i <= bins; ++i) {
-    const double t = double(i) / double(bins);
-    // Finite width: lo + (hi − lo)·i/B; an overflowing width (float64 only) is split in two terms.
-    r.edges[std::size_t(i)] = std::isfinite(width) ? lo + width * t : lo * (1.0 - t) + hi * t;
+    // lo + (hi − lo)·i/B; a width that overflows (float64 only) is split into two terms.
+    r.edges[std::size_t(i)] = std::isfinite(width) ? lo + width * double(i) / double(bins)
+                                                   : lo + (hi / double(bins) - lo / double(bins)) * double(i);
   }
   r.edges.front() = lo;
   r.edges.back() = hi;

@@ -6,6 +6,28 @@
 #include "trainscope/torch/callback.h"
 
 namespace trainscope {
+namespace {
+
+// torch's Module::load accepts tensors of any shape; a checkpoint of another architecture must be
+// an error instead. Walks the archive like Module::save wrote it: own tensors, then sub-archives.
+void check_shapes(torch::serialize::InputArchive& archive, const torch::nn::Module& module, const std::string& prefix) {
+  auto check = [&](const std::string& name, const torch::Tensor& expected) {
+    torch::Tensor stored;
+    if (!archive.try_read(name, stored)) throw Error("load_checkpoint: checkpoint: has no tensor '" + prefix + name + "'");
+    if (stored.sizes() != expected.sizes())
+      throw Error("load_checkpoint: checkpoint: tensor '" + prefix + name + "' has shape " + c10::str(stored.sizes()) +
+                  ", the module expects " + c10::str(expected.sizes()));
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) check(p.key(), p.value());
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) check(b.key(), b.value());
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(child.key(), sub)) throw Error("load_checkpoint: checkpoint: has no module '" + prefix + child.key() + "'");
+    check_shapes(sub, *child.value(), prefix + child.key() + ".");
+  }
+}
+
+}  // namespace
 
 void save_checkpoint(const std::string& path, torch::nn::Module& module,
                      const torch::optim::Optimizer* optimizer, const std::optional<TrainingState>& state) {
@@ -52,11 +74,13 @@ std::optional<TrainingState> load_checkpoint(const std::string& path, torch::nn:
   try {
     c10::IValue epoch;
     if (!archive.try_read("epoch", epoch)) {
+      check_shapes(archive, module, "");
       module.load(archive);
       return std::nullopt;
     }
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
+    check_shapes(model_archive, module, "");
     module.load(model_archive);
     torch::serialize::InputArchive optimizer_archive;
     if (optimizer && archive.try_read("optimizer", optimizer_archive)) optimizer->load(optimizer_archive);

@@ -38,42 +38,55 @@ std::string module_graph_json(const torch::nn::Module& module) {
 
 namespace {
 
-int64_t product(c10::IntArrayRef sizes) {
-  int64_t p = 1;
-  for (auto s : sizes) p *= s;
-  return p;
+
+// What the end callback needs of an operator's inputs (they are only valid in the start callback).
+struct OperatorShapes : at::ObserverContext {
+  std::string op;
+  std::vector<std::vector<int64_t>> inputs;  // sizes of the tensor inputs, in order
+  bool transposed = false;
+};
+
+bool is_counted(const std::string& op) {
+  return op == "aten::convolution" || op == "aten::mm" || op == "aten::addmm" || op == "aten::bmm" ||
+         op == "aten::baddbmm";
 }
 
-// FLOPs of one operator call from its inputs and outputs; 0 for operators not counted.
-double operator_flops(const at::RecordFunction& fn) {
-  const char* name = fn.name();
+std::unique_ptr<at::ObserverContext> capture_shapes(const at::RecordFunction& fn) {
+  std::string op(fn.name());
+  if (!is_counted(op)) return nullptr;
+  auto shapes = std::make_unique<OperatorShapes>();
+  shapes->op = op;
   auto inputs = fn.inputs();
-  auto outputs = fn.outputs();
-  auto tensor_at = [&](c10::ArrayRef<c10::IValue> values, size_t i) -> const at::Tensor* {
-    return i < values.size() && values[i].isTensor() ? &values[i].toTensor() : nullptr;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].isTensor()) shapes->inputs.push_back(inputs[i].toTensor().sizes().vec());
+    else shapes->inputs.emplace_back();
+  }
+  shapes->transposed = op == "aten::convolution" && inputs.size() > 6 && inputs[6].isBool() && inputs[6].toBool();
+  return shapes;
+}
+
+// FLOPs of one operator call from its input shapes and its output.
+double operator_flops(const at::RecordFunction& fn, const OperatorShapes& shapes) {
+  const auto& in = shapes.inputs;
+  auto numel = [](const std::vector<int64_t>& sizes) {
+    int64_t p = 1;
+    for (auto s : sizes) p *= s;
+    return double(p);
   };
-  std::string op(name);
-  if (op == "aten::convolution") {
-    const at::Tensor *input = tensor_at(inputs, 0), *weight = tensor_at(inputs, 1), *out = tensor_at(outputs, 0);
-    if (!input || !weight || !out || weight->dim() < 3) return 0;
-    bool transposed = inputs.size() > 6 && inputs[6].isBool() && inputs[6].toBool();
-    // weight: [Cout, Cin/groups, k...] (transposed: [Cin, Cout/groups, k...])
-    double per_element = double(weight->numel()) / double(weight->size(0));
-    return 2.0 * double(transposed ? input->numel() : out->numel()) * per_element;
+  if (shapes.op == "aten::convolution") {
+    auto outputs = fn.outputs();
+    if (in.size() < 2 || in[1].size() < 3 || outputs.empty() || !outputs[0].isTensor()) return 0;
+    const auto& weight = in[1];  // [Cout, Cin/groups, k...] (transposed: [Cin, Cout/groups, k...])
+    double per_element = numel(weight) / double(weight[0]);
+    double elements = shapes.transposed ? numel(in[0]) : double(outputs[0].toTensor().numel());
+    return 2.0 * elements * per_element;
   }
-  if (op == "aten::mm" || op == "aten::addmm") {
-    size_t a = op == "aten::mm" ? 0 : 1;
-    const at::Tensor *lhs = tensor_at(inputs, a), *rhs = tensor_at(inputs, a + 1);
-    if (!lhs || !rhs || lhs->dim() != 2 || rhs->dim() != 2) return 0;
-    return 2.0 * double(lhs->size(0)) * double(lhs->size(1)) * double(rhs->size(1));
-  }
-  if (op == "aten::bmm" || op == "aten::baddbmm") {
-    size_t a = op == "aten::bmm" ? 0 : 1;
-    const at::Tensor *lhs = tensor_at(inputs, a), *rhs = tensor_at(inputs, a + 1);
-    if (!lhs || !rhs || lhs->dim() != 3 || rhs->dim() != 3) return 0;
-    return 2.0 * double(product(lhs->sizes())) * double(rhs->size(2));
-  }
-  return 0;
+  std::size_t a = (shapes.op == "aten::addmm" || shapes.op == "aten::baddbmm") ? 1 : 0;
+  if (in.size() < a + 2) return 0;
+  const auto& lhs = in[a];
+  const auto& rhs = in[a + 1];
+  if (lhs.size() != rhs.size() || (lhs.size() != 2 && lhs.size() != 3)) return 0;
+  return 2.0 * numel(lhs) * double(rhs.back());  // [b,] n × k times [b,] k × m
 }
 
 }  // namespace
@@ -85,9 +98,10 @@ double count_flops(const Forward& forward, const torch::Tensor& input) {
   double flops = 0;
   counter = &flops;
   auto handle = at::addThreadLocalCallback(
-      at::RecordFunctionCallback(nullptr,
-                                 [](const at::RecordFunction& fn, at::ObserverContext*) {
-                                   if (counter) *counter += operator_flops(fn);
+      at::RecordFunctionCallback(capture_shapes,
+                                 [](const at::RecordFunction& fn, at::ObserverContext* context) {
+                                   if (counter && context)
+                                     *counter += operator_flops(fn, *static_cast<OperatorShapes*>(context));
                                  })
           .needsInputs(true)
           .needsOutputs(true)

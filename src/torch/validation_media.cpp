@@ -190,14 +190,18 @@ std::unique_ptr<PendingPart> evaluation_table(const torch::Tensor& inputs, const
       auto it = host.find("targets");
       return it == host.end() ? torch::Tensor() : it->second[i];
     };
+    auto add_columns = [&table](const TableRow& cells) {  // validation columns first, then outputs
+      for (const auto& entry : cells)
+        if (std::find(table.columns.begin(), table.columns.end(), entry.first) == table.columns.end())
+          table.columns.push_back(entry.first);
+    };
     for (int64_t i = 0; i < n; ++i) {
       TableRow row;
       if (!linked) row = validation(i, {{"input", host.at("inputs")[i]}, {"target", target_of(i)}});
-      for (auto& [name, cell] : output(i, {{"output", host.at("outputs")[i]}, {"target", target_of(i)}}))
-        row[name] = cell;
-      for (const auto& entry : row)
-        if (std::find(table.columns.begin(), table.columns.end(), entry.first) == table.columns.end())
-          table.columns.push_back(entry.first);
+      add_columns(row);
+      TableRow predicted = output(i, {{"output", host.at("outputs")[i]}, {"target", target_of(i)}});
+      add_columns(predicted);
+      for (auto& [name, cell] : predicted) row[name] = cell;
       rows.push_back(std::move(row));
     }
     for (int64_t i = 0; i < n; ++i) {

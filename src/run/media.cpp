@@ -55,9 +55,8 @@ nlohmann::json store_images(const std::string& run_dir, const std::string& key, 
     out.image = &image;
     out.png = encode_png(image);
     std::string sha = sha256_hex(out.png.data(), out.png.size());
-    // Several images of one key and step differ in content; the index keeps equal ones apart.
-    std::string name_key = images.size() == 1 ? key : key + "_" + std::to_string(i);
-    out.path = "media/images/" + media_name(name_key, step, sha, ".png");
+    // Images of one key and step are told apart by content; equal images share one file.
+    out.path = "media/images/" + media_name(key, step, sha, ".png");
     write_file_atomic(run_dir + "/" + out.path,
                       std::string(reinterpret_cast<const char*>(out.png.data()), out.png.size()),
                       durable);

@@ -1,0 +1,135 @@
+#pragma once
+// The arithmetic of labels and fused segmentation, shared verbatim by the CPU paths (src/ops) and
+// the CUDA kernels so that both give identical labels and the same confidences:
+//  - argmax order: a NaN ranks above every number (the first NaN wins, as torch.argmax), otherwise
+//    the larger value, ties to the lower index. It is a total order, so any reduction order (lanes,
+//    warps, threads) picks the same winner.
+//  - softmax: online max/sum-exp in float32. A row with a NaN, a +Inf, or only −Inf has no finite
+//    softmax; its probabilities are NaN, exactly what torch.softmax returns for such rows.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#ifdef __CUDACC__
+#define TS_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define TS_HOST_DEVICE inline
+#endif
+
+namespace trainscope::kernels {
+
+TS_HOST_DEVICE bool is_nan(float v) { return v != v; }
+
+// True when (a, ia) comes before (b, ib) in the argmax order.
+TS_HOST_DEVICE bool ranks_before(float a, int ia, float b, int ib) {
+  const bool a_nan = is_nan(a), b_nan = is_nan(b);
+  if (a_nan || b_nan) return a_nan && (!b_nan || ia < ib);
+  return a > b || (a == b && ia < ib);
+}
+
+// Running argmax; `index` −1 until the first value.
+struct ArgmaxState {
+  float value;
+  int index;
+  TS_HOST_DEVICE void reset() {
+    value = -std::numeric_limits<float>::infinity();
+    index = -1;
+  }
+  TS_HOST_DEVICE void add(float v, int i) {
+    if (index < 0 || ranks_before(v, i, value, index)) {
+      value = v;
+      index = i;
+    }
+  }
+  TS_HOST_DEVICE void merge(const ArgmaxState& o) {
+    if (o.index >= 0) add(o.value, o.index);
+  }
+};
+
+// Online softmax denominator: sum of exp(x − max) over the non-NaN values, with a NaN flag.
+struct SoftmaxState {
+  float max;
+  float sum;
+  bool has_nan;
+
+  TS_HOST_DEVICE void reset() {
+    max = -std::numeric_limits<float>::infinity();
+    sum = 0.f;
+    has_nan = false;
+  }
+  // sum·exp(from − to) without the NaN of (−Inf) − (−Inf) when nothing was summed yet.
+  TS_HOST_DEVICE static float rescale(float sum, float from, float to) {
+    return sum == 0.f ? 0.f : sum * expf(from - to);
+  }
+  TS_HOST_DEVICE void add(float v) {
+    if (is_nan(v)) {
+      has_nan = true;
+    } else if (v > max) {
+      sum = rescale(sum, max, v) + 1.f;
+      max = v;
+    } else if (v != -std::numeric_limits<float>::infinity()) {
+      sum += expf(v - max);
+    }
+  }
+  TS_HOST_DEVICE void merge(const SoftmaxState& o) {
+    has_nan = has_nan || o.has_nan;
+    const float m = o.max > max ? o.max : max;
+    sum = rescale(sum, max, m) + rescale(o.sum, o.max, m);
+    max = m;
+  }
+  // False for rows whose softmax is NaN (a NaN, a +Inf, or no value above −Inf).
+  TS_HOST_DEVICE bool finite() const {
+    return !has_nan && max != std::numeric_limits<float>::infinity() &&
+           max != -std::numeric_limits<float>::infinity();
+  }
+  TS_HOST_DEVICE float probability(float v) const {
+    return finite() ? expf(v - max) / sum : std::numeric_limits<float>::quiet_NaN();
+  }
+  // Probability of the argmax label: exp(0) / sum.
+  TS_HOST_DEVICE float max_probability() const {
+    return finite() ? 1.f / sum : std::numeric_limits<float>::quiet_NaN();
+  }
+};
+
+// The k best (value, index) pairs in argmax order, k ≤ kTopKCapacity; unused slots hold index −1.
+constexpr int kTopKCapacity = 5;
+struct TopKState {
+  float value[kTopKCapacity];
+  int index[kTopKCapacity];
+
+  TS_HOST_DEVICE void reset() {
+    for (int j = 0; j < kTopKCapacity; ++j) {
+      value[j] = -std::numeric_limits<float>::infinity();
+      index[j] = -1;
+    }
+  }
+  TS_HOST_DEVICE static bool before(float v, int i, float slot_v, int slot_i) {
+    return slot_i < 0 || ranks_before(v, i, slot_v, slot_i);
+  }
+  // Inserts (v, i) keeping the first k slots sorted; k is the requested top-k.
+  TS_HOST_DEVICE void add(float v, int i, int k) {
+    if (!before(v, i, value[k - 1], index[k - 1])) return;
+    int j = k - 1;
+    while (j > 0 && before(v, i, value[j - 1], index[j - 1])) {
+      value[j] = value[j - 1];
+      index[j] = index[j - 1];
+      --j;
+    }
+    value[j] = v;
+    index[j] = i;
+  }
+};
+
+// C == 1. `threshold_in_value_space`: the threshold compared with the raw value, in double so
+// that CPU and CUDA decide identically (with a sigmoid: logit(threshold), since sigmoid(v) > t ⇔
+// v > logit(t)). A NaN value is never above the threshold: label 0, confidence NaN.
+TS_HOST_DEVICE bool binary_label(float v, double threshold_in_value_space) {
+  return static_cast<double>(v) > threshold_in_value_space;
+}
+// Probability of class `label` (1: positive) for the value v.
+TS_HOST_DEVICE float binary_probability(float v, bool label, bool apply_sigmoid) {
+  if (apply_sigmoid) return label ? 1.f / (1.f + expf(-v)) : 1.f / (1.f + expf(v));
+  return label ? v : 1.f - v;
+}
+
+}  // namespace trainscope::kernels

@@ -242,6 +242,30 @@ TEST(LabelsGpu, RejectsNonUnitClassStrideAndMixedDevices) {
   EXPECT_THROW(labels_from_logits(view_of(logits.t().contiguous().t()), outputs), Error);  // class stride 16
 }
 
+// mask_to_rgb reads groups of four ids with one vector load when the mask is aligned, and falls
+// back to scalar loads for views that start inside a buffer; both agree with the CPU.
+TEST(MaskToRgbGpu, AlignedAndUnalignedMasksMatchCpu) {
+  TS_REQUIRE_CUDA();
+  torch::manual_seed(14);
+  const Palette p = Palette::default_for(21);
+  for (auto dtype : {torch::kByte, torch::kInt, torch::kLong}) {
+    auto storage = torch::randint(-1, 23, {16 * 512 * 512 + 3}, torch::kLong).clamp_min(0).to(dtype);
+    for (int64_t offset : {0, 1, 3}) {
+      auto mask = storage.slice(0, offset, offset + 16 * 512 * 512).view({16, 512, 512});
+      auto [cpu_rgb, cpu_ignored] = mask_to_rgb(mask, p);
+      auto [gpu_rgb, gpu_ignored] = mask_to_rgb(mask.cuda(), p);  // a fresh, aligned copy
+      auto gpu_storage = storage.cuda();
+      auto gpu_view = gpu_storage.slice(0, offset, offset + 16 * 512 * 512 - 5);  // unaligned, tail of 3
+      auto [view_rgb, view_ignored] = mask_to_rgb(gpu_view.view({1, -1}), p);
+      EXPECT_TRUE(torch::equal(cpu_rgb.view({-1, 3}), gpu_rgb.cpu().view({-1, 3}))) << c10::toString(dtype);
+      EXPECT_EQ(cpu_ignored.item<int64_t>(), gpu_ignored.item<int64_t>());
+      auto [ref_rgb, ref_ignored] = mask_to_rgb(storage.slice(0, offset, offset + 16 * 512 * 512 - 5).view({1, -1}), p);
+      EXPECT_TRUE(torch::equal(ref_rgb, view_rgb.cpu())) << c10::toString(dtype) << " offset " << offset;
+      EXPECT_EQ(ref_ignored.item<int64_t>(), view_ignored.item<int64_t>());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace trainscope
 #else

@@ -23,7 +23,7 @@ struct RowState {
 };
 
 template <bool TopK, int N>
-__device__ __forceinline__ void consume(RowState& s, const float (&f)[N], int first_index, int k) {
+__device__ __forceinline__ void consume(RowState& s, const float (&f)[N], int first_index) {
   // Chunk max first (fmaxf skips NaN), so the running sum is rescaled at most once per chunk.
   float chunk_max = f[0];
 #pragma unroll
@@ -32,7 +32,7 @@ __device__ __forceinline__ void consume(RowState& s, const float (&f)[N], int fi
   for (int j = 0; j < N; ++j) {
     s.best.add(f[j], first_index + j);
     if (is_nan(f[j])) s.softmax.has_nan = true;
-    if (TopK) s.top.add(f[j], first_index + j, k);
+    if (TopK) s.top.add(f[j], first_index + j);
   }
   if (chunk_max > s.softmax.max) {
     s.softmax.sum = SoftmaxState::rescale(s.softmax.sum, s.softmax.max, chunk_max);
@@ -46,7 +46,7 @@ __device__ __forceinline__ void consume(RowState& s, const float (&f)[N], int fi
 }
 
 template <bool TopK>
-__device__ __forceinline__ void warp_reduce(RowState& s, int k) {
+__device__ __forceinline__ void warp_reduce(RowState& s) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) {
     ArgmaxState other_best;
@@ -66,9 +66,8 @@ __device__ __forceinline__ void warp_reduce(RowState& s, int k) {
         values[j] = __shfl_xor_sync(kFullMask, s.top.value[j], offset);
         indices[j] = __shfl_xor_sync(kFullMask, s.top.index[j], offset);
       }
-      for (int j = 0; j < k; ++j) {
-        if (indices[j] >= 0) s.top.add(values[j], indices[j], k);
-      }
+#pragma unroll
+      for (int j = 0; j < kTopKCapacity; ++j) s.top.add(values[j], indices[j]);
     }
   }
 }
@@ -106,20 +105,22 @@ __global__ void __launch_bounds__(kThreads) labels_kernel(const LabelsLaunch a) 
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        if (base + 32 * u < vectors) consume<TopK>(s, f[u], (base + 32 * u) * kVector, k);
+        if (base + 32 * u < vectors) consume<TopK>(s, f[u], (base + 32 * u) * kVector);
       }
     }
     for (int c = vectors * kVector + lane; c < a.classes; c += 32) {
       const float f[1] = {to_float(x[c])};
-      consume<TopK>(s, f, c, k);
+      consume<TopK>(s, f, c);
     }
-    warp_reduce<TopK>(s, k);
+    warp_reduce<TopK>(s);
 
     if (lane == 0) {
       a.labels[row] = s.best.index;
       if (a.confidence) a.confidence[row] = s.softmax.max_probability();
       if (TopK) {
-        for (int j = 0; j < k; ++j) {
+#pragma unroll
+        for (int j = 0; j < kTopKCapacity; ++j) {  // constant slot indices: the list stays in registers
+          if (j >= k) break;
           if (a.top_k_labels) a.top_k_labels[row * k + j] = s.top.index[j];
           if (a.top_k_confidence) a.top_k_confidence[row * k + j] = s.softmax.probability(s.top.value[j]);
         }

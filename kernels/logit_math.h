@@ -91,7 +91,9 @@ struct SoftmaxState {
   }
 };
 
-// The k best (value, index) pairs in argmax order, k ≤ kTopKCapacity; unused slots hold index −1.
+// The kTopKCapacity best (value, index) pairs in argmax order, sorted; unused slots hold index −1.
+// A requested top-k (k ≤ capacity) is the first k slots. Only constant slot indices are used, so
+// on the GPU the list stays in registers.
 constexpr int kTopKCapacity = 5;
 struct TopKState {
   float value[kTopKCapacity];
@@ -103,20 +105,29 @@ struct TopKState {
       index[j] = -1;
     }
   }
+  // (v, i) before the slot (slot_v, slot_i); an unused slot comes after every entry.
   TS_HOST_DEVICE static bool before(float v, int i, float slot_v, int slot_i) {
-    return slot_i < 0 || ranks_before(v, i, slot_v, slot_i);
+    return i >= 0 && (slot_i < 0 || ranks_before(v, i, slot_v, slot_i));
   }
-  // Inserts (v, i) keeping the first k slots sorted; k is the requested top-k.
-  TS_HOST_DEVICE void add(float v, int i, int k) {
-    if (!before(v, i, value[k - 1], index[k - 1])) return;
-    int j = k - 1;
-    while (j > 0 && before(v, i, value[j - 1], index[j - 1])) {
-      value[j] = value[j - 1];
-      index[j] = index[j - 1];
-      --j;
+  TS_HOST_DEVICE void add(float v, int i) {
+    constexpr int last = kTopKCapacity - 1;
+    if (!before(v, i, value[last], index[last])) return;
+    value[last] = v;
+    index[last] = i;
+    // One bubble pass moves the new entry up to its place; the others are already in order.
+#ifdef __CUDA_ARCH__
+#pragma unroll
+#endif
+    for (int j = last; j > 0; --j) {
+      if (before(value[j], index[j], value[j - 1], index[j - 1])) {
+        const float tv = value[j];
+        const int ti = index[j];
+        value[j] = value[j - 1];
+        index[j] = index[j - 1];
+        value[j - 1] = tv;
+        index[j - 1] = ti;
+      }
     }
-    value[j] = v;
-    index[j] = i;
   }
 };
 

@@ -1,7 +1,7 @@
 // Fused segmentation on CUDA: logits → per-pixel argmax → RGB through the palette, with per-class
 // predicted-pixel counts and IoU counts, in one pass over the logits.
-//  - channels-first [N, C, H, W]: each thread owns P consecutive pixels and strides across the C
-//    planes with one 16-byte coalesced load per plane (P = 16 / element size);
+//  - channels-first [N, C, H, W]: each thread owns 4 consecutive pixels and strides across the C
+//    planes with one coalesced vector load per plane (16 bytes for float32, 8 for 16-bit floats);
 //  - channels-last [N, H, W, C]: each thread owns a pixel and reads its C values with the widest
 //    aligned vector loads.
 // Counts are reduced per block in shared memory, then added to the outputs with global atomics.
@@ -46,9 +46,13 @@ struct Counters {
   }
   __device__ void flush() const {
     if (!shared) return;
-    for (int i = threadIdx.x; i < 3 * classes; i += blockDim.x) {
-      const int which = i / classes;
-      if (global[which] && shared[i]) atomicAdd(global[which] + (i - which * classes), (unsigned long long)shared[i]);
+#pragma unroll
+    for (int which = 0; which < 3; ++which) {  // constant indices keep `global` in registers
+      if (!global[which]) continue;
+      for (int c = threadIdx.x; c < classes; c += blockDim.x) {
+        const unsigned int n = shared[which * classes + c];
+        if (n) atomicAdd(global[which] + c, (unsigned long long)n);
+      }
     }
   }
 };
@@ -235,10 +239,13 @@ void launch_typed(const SegmentationLaunch& a, const PaletteParam& palette, Coun
   const int64_t pixels = a.images * a.pixels_per_image;
   constexpr int kElementsPer16 = 16 / int(sizeof(T));
   if (!a.channels_last) {
-    const bool vectorized = a.pixels_per_image % kElementsPer16 == 0 && aligned_to(a.logits, 16) &&
+    // Four pixels per thread: one 16-byte (float32) or 8-byte (16-bit) load per plane, 12 bytes of
+    // RGB as three word stores. (Eight 16-bit pixels per thread exhaust the registers.)
+    constexpr int kPixels = 4;
+    const bool vectorized = a.pixels_per_image % kPixels == 0 && aligned_to(a.logits, kPixels * sizeof(T)) &&
                             aligned_to(a.rgb, 4);
     if (vectorized) {
-      launch(channels_first_kernel<T, kElementsPer16>, pixels / kElementsPer16, a, palette, counters, stream);
+      launch(channels_first_kernel<T, kPixels>, pixels / kPixels, a, palette, counters, stream);
     } else {
       launch(channels_first_kernel<T, 1>, pixels, a, palette, counters, stream);
     }

@@ -84,7 +84,7 @@ void labels_cpu(const TensorView& logits, const LabelOutputs& out, const LabelTa
         const float v = Reader::load(row + c * col_stride);
         best.add(v, c);
         softmax.add(v);
-        if (k) top.add(v, c, k);
+        if (k) top.add(v, c);
       }
       labels[r] = best.index;
       if (confidence) confidence[r] = softmax.max_probability();

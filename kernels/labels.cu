@@ -7,6 +7,7 @@
 #include "cuda_check.cuh"
 #include "float_loads.cuh"
 #include "logit_math.h"
+#include "resident_grid.cuh"
 
 namespace trainscope::kernels {
 namespace {
@@ -148,39 +149,25 @@ __global__ void __launch_bounds__(kThreads) binary_labels_kernel(const LabelsLau
   }
 }
 
-int multiprocessors() {
-  int device = 0, sms = 0;
-  TS_CUDA_CHECK(cudaGetDevice(&device));
-  TS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  return sms;
+template <typename Kernel>
+void launch(Kernel kernel, int64_t blocks_wanted, const LabelsLaunch& a, cudaStream_t stream) {
+  kernel<<<resident_grid(kernel, kThreads, 0, blocks_wanted), kThreads, 0, stream>>>(a);
+  TS_CUDA_CHECK_LAUNCH();
 }
 
 template <typename T>
 void launch_typed(const LabelsLaunch& a, cudaStream_t stream) {
-  // Resident blocks fill the card once (2048 threads per SM); rows beyond that are strided over.
-  const int64_t resident = int64_t(multiprocessors()) * (2048 / kThreads);
   if (a.classes == 1) {
-    const int64_t wanted = (a.rows + kThreads - 1) / kThreads;
-    const int blocks = int(std::max<int64_t>(1, std::min(wanted, resident)));
-    binary_labels_kernel<T><<<blocks, kThreads, 0, stream>>>(a);
-    TS_CUDA_CHECK_LAUNCH();
+    launch(binary_labels_kernel<T>, (a.rows + kThreads - 1) / kThreads, a, stream);
     return;
   }
-  const int64_t wanted = (a.rows + kWarpsPerBlock - 1) / kWarpsPerBlock;
-  const int blocks = int(std::max<int64_t>(1, std::min(wanted, resident)));
+  const int64_t wanted = (a.rows + kWarpsPerBlock - 1) / kWarpsPerBlock;  // one warp per row
   const bool vectorized = aligned_to(a.logits, 16) && (a.row_stride * int64_t(sizeof(T))) % 16 == 0;
   if (a.top_k > 0) {
-    if (vectorized) {
-      labels_kernel<T, true, true><<<blocks, kThreads, 0, stream>>>(a);
-    } else {
-      labels_kernel<T, false, true><<<blocks, kThreads, 0, stream>>>(a);
-    }
-  } else if (vectorized) {
-    labels_kernel<T, true, false><<<blocks, kThreads, 0, stream>>>(a);
+    launch(vectorized ? labels_kernel<T, true, true> : labels_kernel<T, false, true>, wanted, a, stream);
   } else {
-    labels_kernel<T, false, false><<<blocks, kThreads, 0, stream>>>(a);
+    launch(vectorized ? labels_kernel<T, true, false> : labels_kernel<T, false, false>, wanted, a, stream);
   }
-  TS_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "cuda_check.cuh"
 #include "float_loads.cuh"
 #include "logit_math.h"
+#include "resident_grid.cuh"
 
 namespace trainscope::kernels {
 namespace {
@@ -216,20 +217,11 @@ __global__ void __launch_bounds__(kThreads)
   counters.flush();
 }
 
-int multiprocessors() {
-  int device = 0, sms = 0;
-  TS_CUDA_CHECK(cudaGetDevice(&device));
-  TS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  return sms;
-}
-
 template <typename Kernel>
 void launch(Kernel kernel, int64_t work_items, const SegmentationLaunch& a, const PaletteParam& palette,
             Counters counters, cudaStream_t stream) {
   const size_t shared_bytes = counters.in_shared ? size_t(3) * a.classes * sizeof(unsigned int) : 0;
-  const int64_t resident = int64_t(multiprocessors()) * (2048 / kThreads);
-  const int64_t wanted = (work_items + kThreads - 1) / kThreads;
-  const int blocks = int(std::max<int64_t>(1, std::min(wanted, resident)));
+  const int blocks = resident_grid(kernel, kThreads, shared_bytes, (work_items + kThreads - 1) / kThreads);
   kernel<<<blocks, kThreads, shared_bytes, stream>>>(a, palette, counters);
   TS_CUDA_CHECK_LAUNCH();
 }

@@ -143,6 +143,19 @@ TEST(Labels, ConfusionAccumulatesAcrossCallsAndCountsIgnoredTargets) {
   EXPECT_EQ(ignored, 2);
 }
 
+TEST(Labels, TargetsAreReadWithTheirStrides) {
+  std::vector<float> x = {0.f, 5.f, 1.f,   // → 1
+                          9.f, 0.f, 0.f};  // → 0
+  std::vector<int64_t> storage = {1, -9, 1, -9};  // every other element: targets 1, 1
+  std::vector<int64_t> confusion(9, 0);
+  LabelTargets t;
+  t.targets = TensorView{storage.data(), DType::Int64, {2}, {2}, Device::cpu()};
+  t.confusion = TensorView::contiguous(confusion.data(), DType::Int64, {3, 3});
+  Outputs out(2, 0);
+  labels_from_logits(TensorView::contiguous(x.data(), DType::Float32, {2, 3}), out.views, &t);
+  EXPECT_EQ(confusion, (std::vector<int64_t>{0, 0, 0, 1, 1, 0, 0, 0, 0}));  // (1→1), (1→0)
+}
+
 TEST(Labels, BinaryConfusionIsTwoByTwo) {
   std::vector<float> x = {0.7f, 0.1f, 0.6f};
   std::vector<int64_t> targets = {1, 1, 0};

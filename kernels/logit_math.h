@@ -46,50 +46,56 @@ struct ArgmaxState {
   }
 };
 
+TS_HOST_DEVICE float exp_of(float x) { return expf(x); }
+TS_HOST_DEVICE double exp_of(double x) { return exp(x); }
+
 // Online softmax denominator: sum of exp(x − max) over the non-NaN values, with a NaN flag.
-struct SoftmaxState {
-  float max;
-  float sum;
+// The CUDA kernels accumulate in float; the CPU path, the reference in tests, in double.
+template <typename Acc>
+struct SoftmaxStateT {
+  Acc max;
+  Acc sum;
   bool has_nan;
 
   TS_HOST_DEVICE void reset() {
-    max = -std::numeric_limits<float>::infinity();
-    sum = 0.f;
+    max = -std::numeric_limits<Acc>::infinity();
+    sum = 0;
     has_nan = false;
   }
   // sum·exp(from − to) without the NaN of (−Inf) − (−Inf) when nothing was summed yet.
-  TS_HOST_DEVICE static float rescale(float sum, float from, float to) {
-    return sum == 0.f ? 0.f : sum * expf(from - to);
+  TS_HOST_DEVICE static Acc rescale(Acc sum, Acc from, Acc to) {
+    return sum == Acc(0) ? Acc(0) : sum * exp_of(from - to);
   }
-  TS_HOST_DEVICE void add(float v) {
-    if (is_nan(v)) {
+  TS_HOST_DEVICE void add(Acc v) {
+    if (v != v) {
       has_nan = true;
     } else if (v > max) {
-      sum = rescale(sum, max, v) + 1.f;
+      sum = rescale(sum, max, v) + Acc(1);
       max = v;
-    } else if (v != -std::numeric_limits<float>::infinity()) {
-      sum += expf(v - max);
+    } else if (v != -std::numeric_limits<Acc>::infinity()) {
+      sum += exp_of(v - max);
     }
   }
-  TS_HOST_DEVICE void merge(const SoftmaxState& o) {
+  TS_HOST_DEVICE void merge(const SoftmaxStateT& o) {
     has_nan = has_nan || o.has_nan;
-    const float m = o.max > max ? o.max : max;
+    const Acc m = o.max > max ? o.max : max;
     sum = rescale(sum, max, m) + rescale(o.sum, o.max, m);
     max = m;
   }
   // False for rows whose softmax is NaN (a NaN, a +Inf, or no value above −Inf).
   TS_HOST_DEVICE bool finite() const {
-    return !has_nan && max != std::numeric_limits<float>::infinity() &&
-           max != -std::numeric_limits<float>::infinity();
+    return !has_nan && max != std::numeric_limits<Acc>::infinity() &&
+           max != -std::numeric_limits<Acc>::infinity();
   }
   TS_HOST_DEVICE float probability(float v) const {
-    return finite() ? expf(v - max) / sum : std::numeric_limits<float>::quiet_NaN();
+    return finite() ? static_cast<float>(exp_of(Acc(v) - max) / sum) : std::numeric_limits<float>::quiet_NaN();
   }
   // Probability of the argmax label: exp(0) / sum.
   TS_HOST_DEVICE float max_probability() const {
-    return finite() ? 1.f / sum : std::numeric_limits<float>::quiet_NaN();
+    return finite() ? static_cast<float>(Acc(1) / sum) : std::numeric_limits<float>::quiet_NaN();
   }
 };
+using SoftmaxState = SoftmaxStateT<float>;
 
 // The kTopKCapacity best (value, index) pairs in argmax order, sorted; unused slots hold index −1.
 // A requested top-k (k ≤ capacity) is the first k slots. Only constant slot indices are used, so

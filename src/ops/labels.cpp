@@ -75,7 +75,7 @@ void labels_cpu(const TensorView& logits, const LabelOutputs& out, const LabelTa
         continue;
       }
       kernels::ArgmaxState best;
-      kernels::SoftmaxState softmax;
+      kernels::SoftmaxStateT<double> softmax;  // the reference: accumulated in double
       kernels::TopKState top;
       best.reset();
       softmax.reset();

@@ -14,10 +14,11 @@ std::string label_caption(int64_t index, const std::vector<std::string>& labels)
 }
 
 torch::Tensor predicted_labels(const torch::Tensor& outputs) {
-  if (outputs.dim() == 1) return (outputs > 0.5).to(torch::kLong);
-  auto flat = outputs.reshape({outputs.size(0), -1});
-  if (flat.size(1) == 1) return (flat.select(1, 0) > 0.5).to(torch::kLong);
-  return flat.argmax(1);
+  auto logits = outputs.reshape({outputs.size(0), -1});
+  auto type = logits.scalar_type();
+  if (type != torch::kFloat && type != torch::kHalf && type != torch::kBFloat16) logits = logits.to(torch::kFloat);
+  // The labels op: argmax (C ≥ 2) or value > 0.5 (C == 1) on the outputs' device, no host sync.
+  return labels_from_logits(logits).labels;
 }
 
 namespace {
@@ -49,6 +50,9 @@ torch::Tensor three_channels(const torch::Tensor& nhwc) {
 
 torch::Tensor to_rgb_images(const torch::Tensor& batch, DataType type, const Palette& palette) {
   if (type == DataType::SegmentationMask) {
+    bool scores = batch.dim() == 4 && batch.size(1) > 1 && batch.is_floating_point();
+    if (scores && batch.size(1) <= palette.size() && batch.scalar_type() != torch::kDouble)
+      return segmentation_to_rgb(batch, ChannelLayout::ChannelsFirst, palette).rgb;  // fused argmax → RGB
     auto ids = class_ids(batch);
     return mask_to_rgb(ids.contiguous(), palette).first;
   }

@@ -83,39 +83,50 @@ Context::Context(Options options) : options_(std::move(options)) {
   if (!on_cuda()) cache_bytes_ = 64.0 * 1024 * 1024;  // a generous last-level cache
 }
 
-double Context::time_ms(const std::function<void()>& fn, int reps, int warmup) const {
-  if (options_.reps > 0) reps = options_.reps;
-  for (int i = 0; i < warmup; ++i) fn();
-  synchronize();
-  std::vector<double> times;
-  times.reserve(std::size_t(reps));
+double Context::time_once(const std::function<void()>& fn) const {
 #ifdef TRAINSCOPE_WITH_CUDA
   if (on_cuda()) {
     cudaEvent_t start, stop;
     cuda_ok(cudaEventCreate(&start), "cudaEventCreate");
     cuda_ok(cudaEventCreate(&stop), "cudaEventCreate");
-    for (int i = 0; i < reps; ++i) {
-      const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(0).stream();
-      cuda_ok(cudaEventRecord(start, stream), "cudaEventRecord");
-      fn();
-      cuda_ok(cudaEventRecord(stop, stream), "cudaEventRecord");
-      cuda_ok(cudaEventSynchronize(stop), "cudaEventSynchronize");
-      float ms = 0;
-      cuda_ok(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-      times.push_back(ms);
-    }
+    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(0).stream();
+    cuda_ok(cudaEventRecord(start, stream), "cudaEventRecord");
+    fn();
+    cuda_ok(cudaEventRecord(stop, stream), "cudaEventRecord");
+    cuda_ok(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    float ms = 0;
+    cuda_ok(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
-    return median(times);
+    return ms;
   }
 #endif
+  const auto t0 = std::chrono::steady_clock::now();
+  fn();
+  const auto t1 = std::chrono::steady_clock::now();
+  return std::chrono::duration<double, std::milli>(t1 - t0).count();
+}
+
+double Context::time_ms(const std::function<void()>& fn, int reps, int warmup) const {
+  return time_side_by_side({fn}, reps, warmup).front();
+}
+
+std::vector<double> Context::time_side_by_side(const std::vector<std::function<void()>>& fns, int reps,
+                                               int warmup) const {
+  if (options_.reps > 0) reps = options_.reps;
+  for (int i = 0; i < warmup; ++i)
+    for (const auto& fn : fns) fn();
+  synchronize();
+  std::vector<std::vector<double>> times(fns.size());
   for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    const auto t1 = std::chrono::steady_clock::now();
-    times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    for (std::size_t f = 0; f < fns.size(); ++f) {
+      times[f].push_back(time_once(fns[f]));
+      synchronize();
+    }
   }
-  return median(times);
+  std::vector<double> medians;
+  for (auto& t : times) medians.push_back(median(t));
+  return medians;
 }
 
 void Context::synchronize() const {

@@ -9,8 +9,10 @@
 //   TRAINSCOPE_BENCH_CASE(labels_8192x1000) {        // ctx: Context&
 //     auto logits = torch::randn({8192, 1000}, ctx.tensor_options());
 //     CaseResult r = ctx.new_case("labels_8192x1000", bytes_read_and_written);
-//     r.add("trainscope", ctx.time_ms([&] { /* enqueue + harvest */ }));
-//     r.add("torch_argmax", ctx.time_ms([&] { logits.argmax(1).cpu(); }));
+//     const auto ms = ctx.time_side_by_side({[&] { /* enqueue + harvest */ },
+//                                            [&] { logits.argmax(1).cpu(); }});
+//     r.add("trainscope", ms[0]);
+//     r.add("torch_argmax", ms[1]);
 //     ctx.report(std::move(r));                      // first variant is the subject
 //   }
 //   }
@@ -69,8 +71,14 @@ class Context {
   // current stream around fn (host gaps inside fn count, as a training step would see them), or
   // the steady clock on the CPU.
   double time_ms(const std::function<void()>& fn, int reps = 10, int warmup = 2) const;
+  // Medians of several variants timed in turn within each repetition, so that a machine whose
+  // load changes during the run (a shared CI box) affects every variant alike.
+  std::vector<double> time_side_by_side(const std::vector<std::function<void()>>& fns, int reps = 10,
+                                        int warmup = 1) const;
   // Waits for the device (no-op on the CPU).
   void synchronize() const;
+  // One timed run of fn in ms (CUDA events or the steady clock).
+  double time_once(const std::function<void()>& fn) const;
 
   // Copy bandwidth measured at start-up, counting read + write (GB/s).
   double copy_gbps_rw() const { return copy_gbps_rw_; }

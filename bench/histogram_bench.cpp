@@ -101,13 +101,17 @@ void run_histogram_case(Context& ctx, const std::string& set) {
   options.bins = kBins;
   HistogramPlan plan = histogram_plan(tensors, options);
   std::vector<HistogramResult> results;
-  r.add("trainscope", ctx.time_ms([&] {
-          enqueue_histograms(plan, next());
-          results = plan.results();  // waits for the pinned results and decodes them
-        }, reps, 2));
-  r.add("torch_optimised", ctx.time_ms([&] { torch_optimised(next(), kBins); }, reps, 1));
-  r.add("torch_wandb_watch_style", ctx.time_ms([&] { wandb_watch_style(next(), kBins); },
-                                               std::max(3, reps / 2), 1));
+  const auto ms = ctx.time_side_by_side(
+      {[&] {
+         enqueue_histograms(plan, next());
+         results = plan.results();  // waits for the pinned results and decodes them
+       },
+       [&] { torch_optimised(next(), kBins); },
+       [&] { wandb_watch_style(next(), kBins); }},
+      reps, 1);
+  r.add("trainscope", ms[0]);
+  r.add("torch_optimised", ms[1]);
+  r.add("torch_wandb_watch_style", ms[2]);
 
   // A sanity check that the subject did the whole job: every finite element binned.
   double binned = 0;

@@ -17,7 +17,10 @@ using hm::TensorAccumulators;
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kUnroll = 4;  // 16-byte loads in flight per thread before any is consumed
+// 16-byte loads in flight per thread before any is consumed: 64 bytes, fewer for narrow types
+// (each 16-byte load of 1-byte data already holds 16 values to convert and bin).
+template <typename T>
+constexpr int unroll_for() { return sizeof(T) >= 4 ? 4 : 2; }
 
 // ---- element access ------------------------------------------------------------------------
 
@@ -48,6 +51,7 @@ __device__ __forceinline__ void for_each_element(const void* data, int64_t begin
   int64_t scalar_from = begin;
   if (vector_loads) {
     constexpr int kPerVector = 16 / sizeof(T);
+    constexpr int kUnroll = unroll_for<T>();
     // Chunk starts are multiples of the chunk size, itself a multiple of 16 elements, so
     // base + begin stays 16-byte aligned.
     const uint4* vec = reinterpret_cast<const uint4*>(base + begin);
@@ -149,7 +153,7 @@ struct MergeStats {
 
 using StatsReduce = cub::BlockReduce<StatsPartial, kThreads>;
 
-__device__ void merge_stats(StatsPartial& mine, typename StatsReduce::TempStorage& temp,
+__device__ __forceinline__ void merge_stats(StatsPartial& mine, typename StatsReduce::TempStorage& temp,
                             TensorAccumulators* acc) {
   const StatsPartial total = StatsReduce(temp).Reduce(mine, MergeStats());
   if (threadIdx.x == 0) {
@@ -209,7 +213,7 @@ struct BinPartial {
 using SumReduce = cub::BlockReduce<double, kThreads>;
 
 // Adds the block's shared histograms of tensor `t` into its global counts and clears them.
-__device__ void merge_bins(unsigned int* hist, int bins, BinPartial& mine,
+__device__ __forceinline__ void merge_bins(unsigned int* hist, int bins, BinPartial& mine,
                            typename SumReduce::TempStorage& temp, TensorAccumulators* acc,
                            unsigned long long* counts) {
   __syncthreads();
@@ -228,7 +232,7 @@ __device__ void merge_bins(unsigned int* hist, int bins, BinPartial& mine,
   __syncthreads();
 }
 
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 2)
     histogram_bins_kernel(const HistogramTensor* __restrict__ tensors,
                           const HistogramChunk* __restrict__ chunks, int64_t num_chunks,
                           TensorAccumulators* __restrict__ acc, unsigned long long* __restrict__ counts,

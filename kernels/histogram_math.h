@@ -9,7 +9,7 @@
 #ifdef __CUDACC__
 #define TS_HD __host__ __device__ __forceinline__
 #else
-#define TS_HD inline
+#define TS_HD inline __attribute__((always_inline))
 #endif
 
 namespace trainscope::histogram_math {

@@ -62,3 +62,30 @@ SegmentationTensors segmentation_to_rgb(const torch::Tensor& logits, ChannelLayo
                                         const MaskToRgbOptions& options = {});
 
 }  // namespace trainscope
+
+// ---- Histograms and statistics (ops/histogram.h) -------------------------------------------
+#include "trainscope/ops/histogram.h"
+
+namespace trainscope {
+
+// Views of `tensors` for the histogram op. CUDA tensors that are not contiguous are copied to
+// contiguous ones on the current stream (the kernels read contiguous data); `keep` holds those
+// copies, so keep this object alive until the op has been enqueued (the caching allocator orders
+// their reuse after the enqueued work). CPU tensors are viewed in place, with any strides.
+struct HistogramInputs {
+  std::vector<torch::Tensor> keep;
+  std::vector<TensorView> views;
+};
+HistogramInputs histogram_inputs(const std::vector<torch::Tensor>& tensors);
+
+// A plan for tensors of these element counts on their (common) device.
+HistogramPlan histogram_plan(const std::vector<torch::Tensor>& tensors, HistogramOptions options = {});
+
+// Enqueues `plan` for `tensors` on libtorch's current stream of their device (no host sync).
+void enqueue_histograms(HistogramPlan& plan, const std::vector<torch::Tensor>& tensors);
+
+// One-shot: histograms and statistics of every tensor (blocks until the results are on the host).
+std::vector<HistogramResult> histograms(const std::vector<torch::Tensor>& tensors,
+                                        HistogramOptions options = {});
+
+}  // namespace trainscope

@@ -112,6 +112,7 @@ struct Callback::Impl {
     std::vector<int64_t> numels;
     for (const auto& [name, tensor] : named) {
       auto t = tensor.detach();
+      if (t.is_cuda() && !t.is_contiguous()) t = t.contiguous();  // the CUDA passes read dense memory
       views.push_back(view_of(t));
       keys.push_back(prefix + name);
       numels.push_back(t.numel());

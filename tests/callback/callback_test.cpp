@@ -258,6 +258,30 @@ TEST(Callback, PredictionExamplesAreCaptionedAndClampedToHundred) {
   EXPECT_EQ(image.pixels[0], 0);
 }
 
+TEST(Callback, GeneratorSuppliesValidationStepsBatches) {
+  auto dir = fresh_run_dir("generator");
+  auto options = options_in(dir);
+  options.predictions = 36;
+  options.labels = {"a", "b", "c"};
+  int calls = 0;
+  options.generator = [&calls]() {
+    auto x = torch::zeros({4, 1, 4, 4});
+    for (int i = 0; i < 4; ++i) x[i][0][0][(calls + i) % 3] = 1.0;
+    ++calls;
+    return std::make_pair(x, torch::Tensor());
+  };
+  options.validation_steps = 3;
+  Callback callback(options);
+  callback.set_model(std::make_shared<TinyClassifier>());
+  callback.on_train_begin();
+  callback.on_epoch_end(0, {{"val_loss", 1.0}});
+  callback.on_train_end();
+  EXPECT_EQ(calls, 3);
+  json examples = read_history(dir)[0]["examples"];
+  EXPECT_EQ(examples["count"], 12);  // 3 batches of 4
+  EXPECT_EQ(examples["captions"][4], "b");  // second batch starts at class 1
+}
+
 // Segmentation: the output's argmax and the target mask are drawn with class_colors.
 struct TinySegmenter : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x) {

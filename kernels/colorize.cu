@@ -1,6 +1,7 @@
 #include "colorize.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "cuda_check.cuh"
 
@@ -18,10 +19,29 @@ struct PaletteParam {
   uint8_t ignore[3];
 };
 
+// The 4 ids of a group with one vector load (int64: two 16-byte loads; int32: one 16-byte load;
+// uint8: one 4-byte load) instead of four scalar ones. `first` is a multiple of 4.
+template <typename Id>
+__device__ __forceinline__ void load_group(const Id* mask, int64_t first, int64_t (&ids)[kPixelsPerThread]) {
+  static_assert(kPixelsPerThread == 4, "one vector load per 4 ids");
+  if constexpr (sizeof(Id) == 8) {
+    const auto* p = reinterpret_cast<const longlong2*>(mask + first);
+    const longlong2 a = __ldg(p), b = __ldg(p + 1);
+    ids[0] = a.x; ids[1] = a.y; ids[2] = b.x; ids[3] = b.y;
+  } else if constexpr (sizeof(Id) == 4) {
+    const int4 v = __ldg(reinterpret_cast<const int4*>(mask + first));
+    ids[0] = v.x; ids[1] = v.y; ids[2] = v.z; ids[3] = v.w;
+  } else {
+    const uchar4 v = __ldg(reinterpret_cast<const uchar4*>(mask + first));
+    ids[0] = v.x; ids[1] = v.y; ids[2] = v.z; ids[3] = v.w;
+  }
+}
+
 template <typename Id>
 __global__ void mask_to_rgb_kernel(const Id* __restrict__ mask, int64_t pixels,
                                    const __grid_constant__ PaletteParam palette,
-                                   uint8_t* __restrict__ rgb, unsigned long long* ignored) {
+                                   uint8_t* __restrict__ rgb, unsigned long long* ignored,
+                                   bool vector_loads) {
   __shared__ uint8_t table[(Palette::kMaxClasses + 1) * 3];  // last entry: the ignore colour
   for (int i = threadIdx.x; i < palette.size * 3; i += blockDim.x) table[i] = palette.rgb[i];
   if (threadIdx.x < 3) table[palette.size * 3 + threadIdx.x] = palette.ignore[threadIdx.x];
@@ -33,11 +53,18 @@ __global__ void mask_to_rgb_kernel(const Id* __restrict__ mask, int64_t pixels,
        g += int64_t(gridDim.x) * blockDim.x) {
     const int64_t first = g * kPixelsPerThread;
     uint8_t out[kPixelsPerThread * 3];
+    int64_t ids[kPixelsPerThread];
+    if (vector_loads && first + kPixelsPerThread <= pixels) {
+      load_group(mask, first, ids);
+    } else {
+#pragma unroll
+      for (int k = 0; k < kPixelsPerThread; ++k) ids[k] = first + k < pixels ? static_cast<int64_t>(mask[first + k]) : 0;
+    }
 #pragma unroll
     for (int k = 0; k < kPixelsPerThread; ++k) {
       int entry = palette.size;
       if (first + k < pixels) {
-        const int64_t id = static_cast<int64_t>(mask[first + k]);
+        const int64_t id = ids[k];
         if (id >= 0 && id < palette.size) {
           entry = static_cast<int>(id);
         } else {
@@ -81,9 +108,12 @@ void launch_typed(const void* mask, int64_t pixels, const PaletteParam& palette,
   const int64_t groups = (pixels + kPixelsPerThread - 1) / kPixelsPerThread;
   const int64_t wanted = (groups + kThreads - 1) / kThreads;
   const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t(sms) * 8)));
+  // Views into a larger buffer may start anywhere: vector loads need the group's alignment.
+  const std::size_t group_bytes = std::min<std::size_t>(16, kPixelsPerThread * sizeof(Id));
+  const bool vector_loads = reinterpret_cast<std::uintptr_t>(mask) % group_bytes == 0;
   mask_to_rgb_kernel<Id><<<blocks, kThreads, 0, stream>>>(
       static_cast<const Id*>(mask), pixels, palette, rgb,
-      reinterpret_cast<unsigned long long*>(ignored));
+      reinterpret_cast<unsigned long long*>(ignored), vector_loads);
   TS_CUDA_CHECK_LAUNCH();
 }
 

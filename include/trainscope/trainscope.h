@@ -4,4 +4,5 @@
 #include "trainscope/device.h"
 #include "trainscope/error.h"
 #include "trainscope/ops/colorize.h"
+#include "trainscope/ops/labels.h"
 #include "trainscope/tensor_view.h"

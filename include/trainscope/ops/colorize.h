@@ -59,6 +59,10 @@ struct SegmentationStats {
 // logits, plus per-class counts and, with `target` (int64/int32/uint8 [N, H, W]), intersection and
 // union counts for IoU. Argmax ties go to the lower class; a NaN counts as the maximum.
 // rgb: contiguous uint8 [N, H, W, 3]. Classes at or beyond the palette get the ignore colour.
+// Pixels whose target is outside [0, C) (e.g. 255 "void") are left out of intersection and union;
+// they still count in class_counts. intersection / union_ need a target. Any strides on the CPU;
+// contiguous logits and target on CUDA, where the outputs are zeroed with cudaMemsetAsync and all
+// work is enqueued on `stream` (no allocation, no host synchronisation, graph-capturable).
 void segmentation_to_rgb(const TensorView& logits, ChannelLayout layout, const Palette& palette,
                          const TensorView& rgb, const SegmentationStats& stats = {},
                          const TensorView* target = nullptr, const MaskToRgbOptions& options = {},

@@ -52,6 +52,10 @@ class HistogramPlan {
 
   // Enqueues all passes for `tensors` on `stream` (one launch per pass for the whole list) and
   // the asynchronous copy of the results into pinned host memory, then records the plan's event.
+  // CUDA views must be contiguous (the histogram functions of trainscope/torch.h make CUDA tensors
+  // contiguous first); CPU views may have any strides. The plan holds one set of results: a later
+  // enqueue() overwrites them, so harvest before enqueuing again (or keep a ring of plans).
+  // Captured in a CUDA graph, each replay reads the data pointers given at capture time.
   void enqueue(const std::vector<TensorView>& tensors, Stream stream = {});
   // True once the results of the last enqueue() are in host memory (never blocks).
   bool ready() const;

@@ -1,0 +1,130 @@
+// Labels from logits, mask → RGB and fused segmentation logits → RGB: trainscope's ops against
+// what PyTorch users do today (the anchors: argmax + softmax-max, palette[mask],
+// palette[argmax(logits)]).
+#include "harness.h"
+#include "trainscope/torch.h"
+
+namespace trainscope::bench {
+namespace {
+
+// The input and clones of it to cycle through, so repeated runs do not find it in the L2 cache.
+std::vector<torch::Tensor> rotated(const Context& ctx, const torch::Tensor& t) {
+  std::vector<torch::Tensor> copies = {t};
+  const double bytes = double(t.numel()) * double(t.element_size());
+  for (int i = 1; i < ctx.rotations(bytes); ++i) copies.push_back(t.clone());
+  return copies;
+}
+
+torch::Tensor palette_table(const Palette& p, const Context& ctx) {
+  auto table = torch::empty({p.size(), 3}, torch::kUInt8);
+  for (int i = 0; i < p.size(); ++i) {
+    table[i][0] = p[i].r;
+    table[i][1] = p[i].g;
+    table[i][2] = p[i].b;
+  }
+  return table.to(ctx.device());
+}
+
+void run_labels_case(Context& ctx, torch::ScalarType dtype, const std::string& tag) {
+  const int64_t n = ctx.small() ? 256 : 8192, c = ctx.small() ? 100 : 1000;
+  const std::string name = "labels_" + std::to_string(n) + "x" + std::to_string(c) + "_" + tag;
+  const auto inputs = rotated(ctx, torch::randn({n, c}, ctx.tensor_options()).to(dtype));
+  const double bytes = double(n * c) * double(inputs[0].element_size());  // the anchor's limit: the logits
+  CaseResult r = ctx.new_case(name, bytes);
+  r.about = {{"shape", {n, c}}, {"dtype", tag}, {"rotations", inputs.size()}, {"outputs", "label int64 + confidence fp32"}};
+
+  auto labels = torch::empty({n}, ctx.tensor_options().dtype(torch::kLong));
+  auto confidence = torch::empty({n}, ctx.tensor_options().dtype(torch::kFloat));
+  LabelOutputs outputs;
+  outputs.labels = view_of(labels);
+  outputs.confidence = view_of(confidence);
+  const Stream stream = current_stream(ctx.device());
+  std::size_t turn = 0;
+  auto next = [&]() -> const torch::Tensor& { return inputs[turn++ % inputs.size()]; };
+  const int reps = ctx.small() ? 3 : 50;
+
+  r.add("trainscope", ctx.time_ms([&] { labels_from_logits(view_of(next()), outputs, nullptr, {}, stream); }, reps, 3));
+  r.add("torch_argmax_plus_softmax_max", ctx.time_ms([&] {
+          const auto& x = next();
+          auto l = x.argmax(1);
+          auto m = torch::softmax(x.to(torch::kFloat), 1).max(1);
+        }, reps, 3));
+  r.add("torch_argmax", ctx.time_ms([&] { next().argmax(1); }, reps, 3));
+
+  // The subject did the whole job: its labels are torch's, its confidences torch's softmax.
+  labels_from_logits(view_of(inputs[0]), outputs, nullptr, {}, stream);
+  const auto expected = torch::softmax(inputs[0].to(torch::kFloat), 1).max(1);
+  r.about["labels_match_torch_argmax"] = torch::equal(labels, inputs[0].argmax(1));
+  r.about["max_confidence_error"] = (confidence - std::get<0>(expected)).abs().max().item<double>();
+  ctx.report(std::move(r));
+}
+
+}  // namespace
+
+TRAINSCOPE_BENCH_CASE(labels_fp32) { run_labels_case(ctx, torch::kFloat, "fp32"); }
+TRAINSCOPE_BENCH_CASE(labels_bf16) { run_labels_case(ctx, torch::kBFloat16, "bf16"); }
+
+TRAINSCOPE_BENCH_CASE(mask_to_rgb_int64) {
+  const int64_t b = ctx.small() ? 2 : 16, h = ctx.small() ? 64 : 512, w = h;
+  const std::string name = "mask_to_rgb_" + std::to_string(b) + "x" + std::to_string(h) + "x" + std::to_string(w) + "_int64";
+  const Palette palette = Palette::default_for(21);
+  const auto table = palette_table(palette, ctx);
+  const auto masks = rotated(ctx, torch::randint(0, 21, {b, h, w}, ctx.tensor_options().dtype(torch::kLong)));
+  const double pixels = double(b * h * w);
+  CaseResult r = ctx.new_case(name, pixels * 8 + pixels * 3);  // ids read + RGB written, as the anchor
+  r.about = {{"shape", {b, h, w}}, {"classes", 21}, {"rotations", masks.size()}};
+
+  auto rgb = torch::empty({b, h, w, 3}, ctx.tensor_options().dtype(torch::kUInt8));
+  auto ignored = torch::empty({}, ctx.tensor_options().dtype(torch::kLong));
+  const TensorView rgb_view = view_of(rgb), ignored_view = view_of(ignored);
+  const Stream stream = current_stream(ctx.device());
+  std::size_t turn = 0;
+  auto next = [&]() -> const torch::Tensor& { return masks[turn++ % masks.size()]; };
+  const int reps = ctx.small() ? 3 : 50;
+  r.add("trainscope", ctx.time_ms([&] { mask_to_rgb(view_of(next()), palette, rgb_view, &ignored_view, {}, stream); }, reps, 3));
+  r.add("torch_palette_index", ctx.time_ms([&] { table.index({next()}); }, reps, 3));
+
+  mask_to_rgb(view_of(masks[0]), palette, rgb_view, &ignored_view, {}, stream);
+  r.about["rgb_matches_torch"] = torch::equal(rgb, table.index({masks[0]}));
+  ctx.report(std::move(r));
+}
+
+TRAINSCOPE_BENCH_CASE(segmentation_to_rgb_fp32) {
+  const int64_t b = ctx.small() ? 1 : 8, c = 21, h = ctx.small() ? 64 : 512, w = h;
+  const std::string name = "seg_logits_to_rgb_" + std::to_string(b) + "x" + std::to_string(c) + "x" + std::to_string(h) +
+                           "x" + std::to_string(w) + "_fp32";
+  const Palette palette = Palette::default_for(int(c));
+  const auto table = palette_table(palette, ctx);
+  const auto inputs = rotated(ctx, torch::randn({b, c, h, w}, ctx.tensor_options()));
+  const double pixels = double(b * h * w);
+  CaseResult r = ctx.new_case(name, pixels * double(c) * 4 + pixels * 3);  // logits read + RGB written
+  r.about = {{"shape", {b, c, h, w}}, {"layout", "channels_first"}, {"rotations", inputs.size()},
+             {"trainscope_outputs", "rgb + per-class pixel counts, on the device"}};
+
+  auto rgb = torch::empty({b, h, w, 3}, ctx.tensor_options().dtype(torch::kUInt8));
+  auto counts = torch::empty({c}, ctx.tensor_options().dtype(torch::kLong));
+  SegmentationStats stats;
+  stats.class_counts = view_of(counts);
+  const TensorView rgb_view = view_of(rgb);
+  const Stream stream = current_stream(ctx.device());
+  std::size_t turn = 0;
+  auto next = [&]() -> const torch::Tensor& { return inputs[turn++ % inputs.size()]; };
+  const int reps = ctx.small() ? 3 : 50;
+  r.add("trainscope", ctx.time_ms([&] {
+          segmentation_to_rgb(view_of(next()), ChannelLayout::ChannelsFirst, palette, rgb_view, stats, nullptr, {}, stream);
+        }, reps, 3));
+  r.add("torch_argmax_palette_index", ctx.time_ms([&] { table.index({next().argmax(1)}); }, reps, 3));
+  r.add("torch_argmax_palette_index_bincount", ctx.time_ms([&] {
+          auto classes = next().argmax(1);
+          auto colours = table.index({classes});
+          auto per_class = torch::bincount(classes.flatten(), {}, c);
+        }, reps, 3));
+
+  segmentation_to_rgb(view_of(inputs[0]), ChannelLayout::ChannelsFirst, palette, rgb_view, stats, nullptr, {}, stream);
+  const auto classes = inputs[0].argmax(1);
+  r.about["rgb_matches_torch"] = torch::equal(rgb, table.index({classes}));
+  r.about["counts_match_torch"] = torch::equal(counts, torch::bincount(classes.flatten(), {}, c));
+  ctx.report(std::move(r));
+}
+
+}  // namespace trainscope::bench

@@ -1,0 +1,91 @@
+#pragma once
+// A run directory (SPEC §3): runs/<run-id>/ with config.json, history.jsonl, summary.json, media/,
+// checkpoints/ and graph.json, in W&B-compatible JSON. Run::commit() only enqueues; one writer
+// thread resolves deferred device results, builds the history row, encodes PNGs, appends
+// history.jsonl, replaces summary.json atomically and feeds the registered sinks.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trainscope/run/record.h"
+
+namespace trainscope {
+
+// When written data is forced to disk. Lines are always appended whole (one write per line) and
+// whole files are always replaced through temp file + rename, so a killed process never leaves a
+// torn file; fsync only adds durability against power loss.
+struct DurabilityPolicy {
+  int summary_every_steps = 1;   // replace summary.json every N committed steps (≥ 1)
+  int fsync_every_steps = 0;     // fsync history.jsonl every N steps; 0: only at flush()/finish()
+  bool fsync_replaced_files = true;  // fsync temp files (and the directory) before/after rename
+};
+
+struct RunOptions {
+  std::string root = "runs";     // parent folder of run directories
+  std::string run_id;            // empty: a new id from the time and process id
+  std::string directory;         // non-empty: use exactly this directory (overrides root/run_id)
+  bool resume = true;            // an existing directory continues its _step and summary
+  std::size_t queue_capacity = 256;  // committed steps waiting for the writer; commit blocks when full
+  DurabilityPolicy durability;
+};
+
+using ConfigValue = TableCell;
+
+// A part of a step whose values are not ready when the step is committed (device results still
+// being copied). The writer thread calls resolve() — which may block on an event — before it
+// builds the row, so the training thread never waits for it.
+class PendingPart {
+ public:
+  virtual ~PendingPart() = default;
+  virtual void resolve(StepRecord& record) = 0;
+};
+
+class Run {
+ public:
+  explicit Run(RunOptions options = {});
+  ~Run();  // finish(), errors swallowed (call finish() to see them)
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+
+  const std::string& id() const;
+  const std::string& directory() const;  // absolute path
+  bool resumed() const;                  // the directory held a previous history
+  int64_t next_step() const;             // the _step the next commit gets
+
+  // Output of each committed step, called on the writer thread in step order.
+  void add_sink(std::shared_ptr<Sink> sink);
+
+  // Merges `values` into config.json (replaced atomically).
+  void set_config(const std::map<std::string, ConfigValue>& values);
+  // Summary values that are not history (best_*, flops ...). Written with the next summary.
+  void set_summary(const std::string& key, const ConfigValue& value);
+  // A summary number from this run (including a resumed one's summary.json), if present.
+  std::optional<double> summary_number(const std::string& key) const;
+  // Writes `json_text` (a JSON document) as graph.json and references it from the summary.
+  void write_graph(const std::string& json_text);
+
+  // Enqueues one step; returns its _step. Histograms, images and tables join this row. Throws a
+  // writer error kept from an earlier step.
+  int64_t commit(StepRecord record, std::vector<std::unique_ptr<PendingPart>> pending = {});
+  // Waits until every committed step is written (and fsynced); rethrows a kept writer error.
+  void flush();
+  // flush(), close the sinks, write the final summary. Idempotent.
+  void finish();
+
+  // Path of `relative` inside the run directory.
+  std::string path(const std::string& relative) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// File-name-safe form of a metric key: [A-Za-z0-9._-] kept, everything else '_', never "." or
+// "..", at most 120 characters. No key can name a path outside the folder it is written to.
+std::string sanitize_file_component(const std::string& key);
+
+}  // namespace trainscope

@@ -1,0 +1,55 @@
+#pragma once
+// The CUDA side of HistogramPlan: owns the device workspace, the pinned buffers and the events,
+// and enqueues the passes. Plain C++ so that src/ops can hold one without CUDA headers; the op
+// layer has already checked the arguments and built the chunk table.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "histogram_math.h"
+#include "trainscope/device.h"
+#include "trainscope/tensor_view.h"
+
+namespace trainscope::kernels {
+
+// One tensor as the kernels read it (contiguous data).
+struct HistogramTensor {
+  const void* data = nullptr;
+  int64_t numel = 0;
+  int32_t dtype = 0;          // static_cast<int32_t>(DType)
+  int32_t vector_loads = 0;   // 1 when data is 16-byte aligned: the kernels read 16 bytes at a time
+  bool operator==(const HistogramTensor& o) const {
+    return data == o.data && numel == o.numel && dtype == o.dtype && vector_loads == o.vector_loads;
+  }
+  bool operator!=(const HistogramTensor& o) const { return !(*this == o); }
+};
+
+using histogram_math::HistogramChunk;
+
+class CudaHistogramRunner {
+ public:
+  CudaHistogramRunner(int device, int bins, const std::vector<HistogramTensor>& tensors,
+                      const std::vector<HistogramChunk>& chunks);
+  ~CudaHistogramRunner();
+  CudaHistogramRunner(const CudaHistogramRunner&) = delete;
+  CudaHistogramRunner& operator=(const CudaHistogramRunner&) = delete;
+
+  // Refreshes the tensor table if it changed (async copy from pinned memory), zeroes the
+  // accumulators, runs the statistics pass and the binning pass, copies the results into pinned
+  // memory and records the completion event. Never allocates; never blocks (except to reuse a
+  // staging buffer whose previous upload is still in flight, which needs two table changes in a
+  // row before the device has caught up).
+  void enqueue(const std::vector<HistogramTensor>& tensors, Stream stream);
+  bool ready() const;
+  void wait() const;
+
+  // Pinned host results of the last enqueue() (valid once ready()).
+  const histogram_math::TensorAccumulators* accumulators() const;
+  const unsigned long long* counts() const;  // tensors × bins
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace trainscope::kernels

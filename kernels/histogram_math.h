@@ -1,0 +1,156 @@
+#pragma once
+// The per-element arithmetic of the histogram op, shared verbatim by the CPU path (src/ops) and
+// the CUDA kernels, so both produce identical counts: element → double conversion, the bin rule,
+// the order-preserving keys that let min/max be merged with integer atomics, and the workspace
+// records both paths fill. Plain C++ that nvcc also compiles for the device.
+#include <cstdint>
+#include <cstring>
+
+#ifdef __CUDACC__
+#define TS_HD __host__ __device__ __forceinline__
+#else
+#define TS_HD inline __attribute__((always_inline))
+#endif
+
+namespace trainscope::histogram_math {
+
+TS_HD double double_from_bits(uint64_t u) {
+  double v;
+  memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+// Multiply and subtract, rounded separately: never fused into an FMA on either side, so the
+// device rounds exactly as the host does.
+TS_HD double mul_rn(double a, double b) {
+#ifdef __CUDA_ARCH__
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+TS_HD double sub_rn(double a, double b) {
+#ifdef __CUDA_ARCH__
+  return __dsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+
+// fp16 bits → double, exactly (every half is representable in double).
+TS_HD double half_bits_to_double(uint16_t h) {
+  const uint32_t sign = (h >> 15) & 1u, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  double magnitude;
+  if (exponent == 0x1f) {
+    magnitude = double_from_bits(mantissa ? 0x7ff8000000000000ull : 0x7ff0000000000000ull);
+  } else if (exponent == 0) {
+    magnitude = double(mantissa) * (1.0 / 16777216.0);  // subnormal: m · 2^-24
+  } else {
+    // (1024 + m) · 2^(e − 25), built as a float bit pattern (exact, no library call).
+    const uint32_t bits = ((exponent - 15u + 127u) << 23) | (mantissa << 13);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    magnitude = f;
+  }
+  return sign ? -magnitude : magnitude;
+}
+
+// bf16 bits → double, exactly (bf16 is the top half of a float).
+TS_HD double bfloat16_bits_to_double(uint16_t b) {
+  const uint32_t bits = uint32_t(b) << 16;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// An unsigned key with key(a) < key(b) ⇔ a < b for non-NaN doubles (−0 and +0 differ; callers
+// normalise −0 to +0 first). Zero is below every key, so a zeroed workspace is the identity of
+// a max-merge: the maximum is merged as key(v), the minimum as ~key(v).
+TS_HD uint64_t order_key(double v) {
+  uint64_t u;
+  memcpy(&u, &v, sizeof u);
+  return (u >> 63) ? ~u : (u | 0x8000000000000000ull);
+}
+TS_HD double from_order_key(uint64_t k) {
+  return double_from_bits((k >> 63) ? (k & 0x7fffffffffffffffull) : ~k);
+}
+
+// Classification of one converted element.
+TS_HD bool is_nan(double v) { return v != v; }
+TS_HD bool is_finite(double v) { return v - v == 0.0; }  // false for ±Inf and NaN
+
+TS_HD double div_rn(double a, double b) {
+#ifdef __CUDA_ARCH__
+  return __ddiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+
+// How values map to bins for one tensor: bin(v) = floor((v − lo) · scale), clamped to
+// [0, bins − 1], with scale = bins / (hi − lo), all in double. Only float64 data can make that
+// degenerate (hi − lo overflows, or bins / (hi − lo) is subnormal and loses precision); then
+// both sides are halved and the bin is ((v/2 − lo/2) / ((hi − lo)/2)) · bins instead, which keeps
+// the rule monotonic and exact at the edges.
+struct BinRule {
+  double lo = 0, scale = 0;  // scale: bins / (hi − lo), or the halved width in the wide case
+  int bins = 1;
+  bool wide = false;
+};
+
+TS_HD BinRule make_bin_rule(double lo, double hi, int bins) {
+  BinRule r;
+  r.lo = lo;
+  r.bins = bins;
+  if (!(hi > lo)) {  // one value: everything in bin 0 (the op reports a single bin)
+    r.scale = 0;
+    r.bins = 1;
+    return r;
+  }
+  const double width = sub_rn(hi, lo);
+  const double scale = div_rn(double(bins), width);
+  if (is_finite(width) && scale >= 2.2250738585072014e-308) {  // DBL_MIN: a normal scale
+    r.scale = scale;
+  } else {
+    r.wide = true;
+    r.lo = mul_rn(lo, 0.5);
+    r.scale = sub_rn(mul_rn(hi, 0.5), r.lo);
+  }
+  return r;
+}
+
+TS_HD int bin_of(const BinRule& r, double v) {
+  const double x = r.wide ? mul_rn(div_rn(sub_rn(mul_rn(v, 0.5), r.lo), r.scale), double(r.bins))
+                          : mul_rn(sub_rn(v, r.lo), r.scale);
+  if (!(x > 0.0)) return 0;  // v == lo (and the one-bin case)
+  if (x >= double(r.bins)) return r.bins - 1;
+  return int(x);  // x ≥ 0: truncation is floor
+}
+
+// Per-tensor accumulators, laid out identically in the CUDA workspace and the pinned result
+// buffer (the device copies them to the host as they are) and filled the same way on the CPU.
+struct TensorAccumulators {
+  unsigned long long count;     // finite values
+  unsigned long long nan_count;
+  unsigned long long pos_inf_count;
+  unsigned long long neg_inf_count;
+  unsigned long long min_key;   // ~order_key(min): merged with max
+  unsigned long long max_key;   // order_key(max)
+  double sum;
+  double sum_squares;
+  double centered_squares;      // Σ (v − mean)², pass 2: a std without cancellation
+  double reserved;              // pads the record to a multiple of 16 bytes
+};
+static_assert(sizeof(TensorAccumulators) == 80, "record layout is shared with the device");
+
+// A run of elements [begin, end) of one tensor: the unit of work of a CUDA block or a CPU task.
+// Chunks are ordered by tensor, so a worker that takes a contiguous range of chunks merges its
+// partial results once per tensor it touches, however many tensors the list holds.
+struct HistogramChunk {
+  int64_t begin, end;
+  int32_t tensor, unused;
+};
+// A multiple of 16 elements, so every chunk of 16-byte-aligned data starts 16-byte aligned.
+constexpr int64_t kHistogramChunkElements = 16384;
+
+}  // namespace trainscope::histogram_math

@@ -1,0 +1,173 @@
+// segmentation_to_rgb (declared in trainscope/ops/colorize.h): the fused logits → RGB path.
+#include <algorithm>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+#include "common/check.h"
+#include "common/half_float.h"
+#include "common/parallel.h"
+#include "logit_math.h"  // kernels/: the argmax order shared with the CUDA kernels
+#include "trainscope/ops/colorize.h"
+
+#ifdef TRAINSCOPE_WITH_CUDA
+#include "segmentation.h"  // kernels/
+#endif
+
+namespace trainscope {
+namespace {
+
+constexpr const char* kOp = "segmentation_to_rgb";
+
+int64_t target_at(const TensorView& target, int64_t offset) {
+  switch (target.dtype) {
+    case DType::UInt8: return target.data_as<const uint8_t>()[offset];
+    case DType::Int32: return target.data_as<const int32_t>()[offset];
+    default: return target.data_as<const int64_t>()[offset];
+  }
+}
+
+template <typename Reader>
+void segmentation_cpu(const TensorView& logits, ChannelLayout layout, const Palette& palette, Rgb ignore,
+                      uint8_t* rgb, const SegmentationStats& stats, const TensorView* target) {
+  using Storage = typename Reader::Storage;
+  const auto* base = logits.data_as<const Storage>();
+  const bool first = layout == ChannelLayout::ChannelsFirst;
+  const int64_t n_stride = logits.strides[0];
+  const int64_t c_stride = logits.strides[first ? 1 : 3];
+  const int64_t h_stride = logits.strides[first ? 2 : 1];
+  const int64_t w_stride = logits.strides[first ? 3 : 2];
+  const int64_t classes = logits.shape[first ? 1 : 3];
+  const int64_t height = logits.shape[first ? 2 : 1], width = logits.shape[first ? 3 : 2];
+  const int64_t pixels = logits.shape[0] * height * width;
+  const int palette_size = palette.size();
+  const bool want_iou = target && (stats.intersection.data || stats.union_.data);
+
+  auto* counts = stats.class_counts.data_as<int64_t>();
+  auto* intersection = stats.intersection.data_as<int64_t>();
+  auto* union_counts = stats.union_.data_as<int64_t>();
+  for (int64_t* out : {counts, intersection, union_counts}) {
+    if (out) std::fill(out, out + classes, 0);
+  }
+
+  std::mutex merge;
+  detail::parallel_for(pixels, 4096, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> local_counts(counts ? classes : 0, 0);
+    std::vector<int64_t> local_inter(want_iou ? classes : 0, 0), local_union(want_iou ? classes : 0, 0);
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t x = p % width, y = (p / width) % height, n = p / (width * height);
+      const Storage* pixel = base + n * n_stride + y * h_stride + x * w_stride;
+      kernels::ArgmaxState best;
+      best.reset();
+      for (int64_t c = 0; c < classes; ++c) best.add(Reader::load(pixel + c * c_stride), static_cast<int>(c));
+      const int cls = best.index;
+      const Rgb color = cls < palette_size ? palette[cls] : ignore;
+      rgb[3 * p + 0] = color.r;
+      rgb[3 * p + 1] = color.g;
+      rgb[3 * p + 2] = color.b;
+      if (counts) ++local_counts[std::size_t(cls)];
+      if (want_iou) {
+        const int64_t t = target_at(*target, n * target->strides[0] + y * target->strides[1] +
+                                                 x * target->strides[2]);
+        if (t >= 0 && t < classes) {  // pixels with a target outside [0, C) are left out of IoU
+          ++local_union[std::size_t(cls)];
+          if (t == cls) {
+            ++local_inter[std::size_t(cls)];
+          } else {
+            ++local_union[std::size_t(t)];
+          }
+        }
+      }
+    }
+    std::lock_guard<std::mutex> lock(merge);
+    for (int64_t c = 0; c < classes; ++c) {
+      if (counts) counts[c] += local_counts[std::size_t(c)];
+      if (want_iou && intersection) intersection[c] += local_inter[std::size_t(c)];
+      if (want_iou && union_counts) union_counts[c] += local_union[std::size_t(c)];
+    }
+  });
+}
+
+void check_count_output(const TensorView& t, const char* arg, int64_t classes, const TensorView& logits) {
+  detail::check_not_null(t, kOp, arg);
+  detail::check(t.dtype == DType::Int64 && t.shape == std::vector<int64_t>{classes}, kOp, arg,
+                "expected int64 of shape [", classes, "], got ", t.describe());
+  detail::check(t.is_contiguous(), kOp, arg, "must be contiguous, got ", t.describe());
+  detail::check_same_device(logits, t, kOp, arg);
+}
+
+}  // namespace
+
+void segmentation_to_rgb(const TensorView& logits, ChannelLayout layout, const Palette& palette,
+                         const TensorView& rgb, const SegmentationStats& stats, const TensorView* target,
+                         const MaskToRgbOptions& options, Stream stream) {
+  using detail::check;
+  detail::check_not_null(logits, kOp, "logits");
+  detail::check_not_null(rgb, kOp, "rgb");
+  const bool first = layout == ChannelLayout::ChannelsFirst;
+  check(logits.rank() == 4, kOp, "logits", "expected rank 4 ", first ? "[N, C, H, W]" : "[N, H, W, C]",
+        ", got ", logits.describe());
+  check(logits.dtype == DType::Float32 || logits.dtype == DType::Float16 || logits.dtype == DType::BFloat16,
+        kOp, "logits", "expected dtype float32, float16 or bfloat16, got ", logits.describe());
+  const int64_t n = logits.shape[0], classes = logits.shape[first ? 1 : 3];
+  const int64_t height = logits.shape[first ? 2 : 1], width = logits.shape[first ? 3 : 2];
+  check(classes >= 1 && classes <= std::numeric_limits<int32_t>::max(), kOp, "logits",
+        "expected 1 ≤ C < 2^31 classes, got ", logits.describe());
+  check(rgb.dtype == DType::UInt8 && rgb.shape == std::vector<int64_t>{n, height, width, 3}, kOp, "rgb",
+        "expected uint8 of shape [", n, ", ", height, ", ", width, ", 3], got ", rgb.describe());
+  check(rgb.is_contiguous(), kOp, "rgb", "must be contiguous, got ", rgb.describe());
+  detail::check_same_device(logits, rgb, kOp, "rgb");
+  if (stats.class_counts.data) check_count_output(stats.class_counts, "stats.class_counts", classes, logits);
+  if (stats.intersection.data) check_count_output(stats.intersection, "stats.intersection", classes, logits);
+  if (stats.union_.data) check_count_output(stats.union_, "stats.union_", classes, logits);
+  if (stats.intersection.data || stats.union_.data) {
+    check(target != nullptr, kOp, "target", "is required for stats.intersection and stats.union_");
+  }
+  if (target) {
+    detail::check_not_null(*target, kOp, "target");
+    check(target->dtype == DType::UInt8 || target->dtype == DType::Int32 || target->dtype == DType::Int64,
+          kOp, "target", "expected dtype uint8, int32 or int64, got ", target->describe());
+    check(target->shape == std::vector<int64_t>{n, height, width}, kOp, "target", "expected shape [", n, ", ",
+          height, ", ", width, "] (the logits' N, H, W), got ", target->describe());
+    detail::check_same_device(logits, *target, kOp, "target");
+  }
+  detail::check_device_usable(logits.device, kOp, "logits");
+
+  auto* out = rgb.data_as<uint8_t>();
+  if (!logits.device.is_cuda()) {
+    switch (logits.dtype) {
+      case DType::Float32:
+        segmentation_cpu<detail::Float32Reader>(logits, layout, palette, options.ignore_color, out, stats, target);
+        break;
+      case DType::Float16:
+        segmentation_cpu<detail::Float16Reader>(logits, layout, palette, options.ignore_color, out, stats, target);
+        break;
+      default:
+        segmentation_cpu<detail::BFloat16Reader>(logits, layout, palette, options.ignore_color, out, stats, target);
+        break;
+    }
+    return;
+  }
+#ifdef TRAINSCOPE_WITH_CUDA
+  check(logits.is_contiguous(), kOp, "logits", "must be contiguous on CUDA, got ", logits.describe());
+  if (target) check(target->is_contiguous(), kOp, "target", "must be contiguous on CUDA, got ", target->describe());
+  kernels::SegmentationLaunch args;
+  args.logits = logits.data;
+  args.dtype = logits.dtype;
+  args.channels_last = !first;
+  args.images = n;
+  args.classes = static_cast<int>(classes);
+  args.pixels_per_image = height * width;
+  args.rgb = out;
+  args.class_counts = stats.class_counts.data_as<int64_t>();
+  args.intersection = target ? stats.intersection.data_as<int64_t>() : nullptr;
+  args.union_ = target ? stats.union_.data_as<int64_t>() : nullptr;
+  args.target = target ? target->data : nullptr;
+  args.target_dtype = target ? target->dtype : DType::Int64;
+  kernels::launch_segmentation_to_rgb(args, palette, options.ignore_color, logits.device.index, stream);
+#else
+  (void)stream;
+#endif
+}
+
+}  // namespace trainscope

@@ -1,0 +1,105 @@
+#include "run/media.h"
+
+#include <cmath>
+
+#include "common/png.h"
+#include "run/file_io.h"
+#include "run/sha256.h"
+#include "trainscope/error.h"
+#include "trainscope/run/run.h"
+
+namespace trainscope::detail {
+
+nlohmann::json number_json(double value) {
+  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+}
+
+nlohmann::json cell_json(const TableCell& cell) {
+  struct Visitor {
+    nlohmann::json operator()(std::monostate) const { return nullptr; }
+    nlohmann::json operator()(bool v) const { return v; }
+    nlohmann::json operator()(int64_t v) const { return v; }
+    nlohmann::json operator()(double v) const { return number_json(v); }
+    nlohmann::json operator()(const std::string& v) const { return v; }
+  };
+  return std::visit(Visitor{}, cell);
+}
+
+nlohmann::json histogram_json(const HistogramValue& histogram, const std::string& key) {
+  if (histogram.counts.empty()) return nullptr;
+  if (histogram.counts.size() > 512 || histogram.edges.size() != histogram.counts.size() + 1)
+    throw Error("run: histogram '" + key + "': expected 1..512 counts and counts + 1 edges, got " +
+                std::to_string(histogram.counts.size()) + " counts and " +
+                std::to_string(histogram.edges.size()) + " edges");
+  nlohmann::json bins = nlohmann::json::array();
+  for (double edge : histogram.edges) bins.push_back(number_json(edge));
+  return {{"_type", "histogram"}, {"values", histogram.counts}, {"bins", std::move(bins)}};
+}
+
+namespace {
+
+std::string media_name(const std::string& key, int64_t step, const std::string& sha, const char* suffix) {
+  return sanitize_file_component(key) + "_" + std::to_string(step) + "_" + sha.substr(0, 20) + suffix;
+}
+
+}  // namespace
+
+nlohmann::json store_images(const std::string& run_dir, const std::string& key, int64_t step,
+                            const std::vector<ImageValue>& images, std::vector<StoredImage>& stored,
+                            bool durable) {
+  if (images.empty()) return nullptr;
+  nlohmann::json files = nlohmann::json::array();
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    const ImageValue& image = images[i];
+    StoredImage out;
+    out.image = &image;
+    out.png = encode_png(image);
+    std::string sha = sha256_hex(out.png.data(), out.png.size());
+    // Images of one key and step are told apart by content; equal images share one file.
+    out.path = "media/images/" + media_name(key, step, sha, ".png");
+    write_file_atomic(run_dir + "/" + out.path,
+                      std::string(reinterpret_cast<const char*>(out.png.data()), out.png.size()),
+                      durable);
+    nlohmann::json file = {{"_type", "image-file"}, {"path", out.path}, {"sha256", sha},
+                           {"size", out.png.size()}, {"format", "png"},
+                           {"width", image.width}, {"height", image.height}};
+    if (!image.caption.empty()) file["caption"] = image.caption;
+    files.push_back(std::move(file));
+    stored.push_back(std::move(out));
+  }
+  if (images.size() == 1) return files[0];
+  nlohmann::json filenames = nlohmann::json::array(), captions = nlohmann::json::array();
+  bool any_caption = false;
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    filenames.push_back(files[i]["path"]);
+    captions.push_back(images[i].caption);
+    any_caption = any_caption || !images[i].caption.empty();
+  }
+  nlohmann::json value = {{"_type", "images/separated"}, {"width", images[0].width},
+                          {"height", images[0].height}, {"format", "png"},
+                          {"count", images.size()}, {"filenames", std::move(filenames)}};
+  if (any_caption) value["captions"] = std::move(captions);
+  return value;
+}
+
+nlohmann::json store_table(const std::string& run_dir, const std::string& key, int64_t step,
+                           const TableValue& table, bool durable) {
+  nlohmann::json data = nlohmann::json::array();
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const auto& row = table.rows[r];
+    if (row.size() != table.columns.size())
+      throw Error("run: table '" + key + "': row " + std::to_string(r) + " has " +
+                  std::to_string(row.size()) + " cells, expected " + std::to_string(table.columns.size()));
+    nlohmann::json cells = nlohmann::json::array();
+    for (const auto& cell : row) cells.push_back(cell_json(cell));
+    data.push_back(std::move(cells));
+  }
+  std::string text = nlohmann::json{{"columns", table.columns}, {"data", std::move(data)}}.dump();
+  std::string sha = sha256_hex(text);
+  std::string path = "media/table/" + media_name(key, step, sha, ".table.json");
+  write_file_atomic(run_dir + "/" + path, text, durable);
+  return {{"_type", "table-file"}, {"path", path}, {"sha256", sha}, {"size", text.size()},
+          {"ncols", table.columns.size()}, {"nrows", table.rows.size()}};
+}
+
+}  // namespace trainscope::detail

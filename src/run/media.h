@@ -1,0 +1,30 @@
+#pragma once
+// The history-row values of SPEC §3 for histograms, images and tables, and the media files they
+// reference (media/images/<key>_<step>_<sha256[:20]>.png, media/table/<key>_<step>_<sha256[:20]>.table.json).
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "trainscope/run/record.h"
+
+namespace trainscope::detail {
+
+// {"_type":"histogram","values":[B counts],"bins":[B+1 edges]}; null when there is no finite value.
+nlohmann::json histogram_json(const HistogramValue& histogram, const std::string& key);
+
+// Encodes and writes each image; one image gives an "image-file" value, several an
+// "images/separated" value. `stored` receives the PNG bytes and paths (for sinks).
+nlohmann::json store_images(const std::string& run_dir, const std::string& key, int64_t step,
+                            const std::vector<ImageValue>& images, std::vector<StoredImage>& stored,
+                            bool durable);
+
+// Writes {"columns":[...],"data":[[...]]} and returns the "table-file" value.
+nlohmann::json store_table(const std::string& run_dir, const std::string& key, int64_t step,
+                           const TableValue& table, bool durable);
+
+nlohmann::json cell_json(const TableCell& cell);
+// A finite number as itself; NaN and ±Inf as null (strict JSON has no such numbers).
+nlohmann::json number_json(double value);
+
+}  // namespace trainscope::detail

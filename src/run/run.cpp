@@ -1,0 +1,421 @@
+#include "trainscope/run/run.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "run/file_io.h"
+#include "run/media.h"
+#include "run/sha256.h"
+#include "trainscope/error.h"
+
+namespace trainscope {
+
+using nlohmann::json;
+
+std::string sanitize_file_component(const std::string& key) {
+  std::string out;
+  out.reserve(key.size());
+  for (unsigned char c : key) {
+    bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '.' || c == '-' || c == '_';
+    out.push_back(safe ? static_cast<char>(c) : '_');
+  }
+  if (out.size() > 120) out.resize(120);
+  if (out.empty() || out.find_first_not_of('.') == std::string::npos) out = "_" + out;
+  return out;
+}
+
+namespace {
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string new_run_id() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d_%H%M%S", &tm);
+  std::random_device random;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%06x", random() & 0xffffff);
+  return std::string("run-") + stamp + "-" + suffix;
+}
+
+std::string dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json config_json(const ConfigValue& value) { return detail::cell_json(value); }
+
+void check_user_key(const std::string& key) {
+  if (key.empty()) throw Error("Run::commit: key: expected a non-empty name");
+  if (key[0] == '_')
+    throw Error("Run::commit: key '" + key + "': names starting with '_' are reserved (_step, _runtime, _timestamp)");
+}
+
+}  // namespace
+
+struct Run::Impl {
+  RunOptions options;
+  std::string id, dir;
+  bool resumed = false;
+  int64_t next_step = 0;
+  double runtime_offset = 0;
+  double start_time = now_seconds();
+
+  std::mutex state_mutex;  // summary, config, sinks, kept error
+  json summary = json::object();
+  json config = json::object();
+  std::vector<std::shared_ptr<Sink>> sinks;
+  std::exception_ptr error;
+
+  struct Item {
+    bool barrier = false;  // flush marker: fsync history, write summary
+    int64_t step = 0;
+    double wall_time = 0, runtime = 0;
+    StepRecord record;
+    std::vector<std::unique_ptr<PendingPart>> pending;
+  };
+  std::mutex queue_mutex;
+  std::condition_variable queue_changed;
+  std::deque<Item> queue;
+  uint64_t enqueued = 0, processed = 0;
+  bool stopping = false, finished = false;
+  std::thread writer;
+
+  detail::AppendFile history;
+  int steps_since_summary = 0, steps_since_fsync = 0;
+
+  void keep_error(std::exception_ptr e) {
+    std::lock_guard<std::mutex> lock(state_mutex);
+    if (!error) error = e;
+  }
+  void rethrow_kept_error() {
+    std::exception_ptr e;
+    {
+      std::lock_guard<std::mutex> lock(state_mutex);
+      std::swap(e, error);
+    }
+    if (e) std::rethrow_exception(e);
+  }
+
+  void write_summary() {
+    std::string text;
+    {
+      std::lock_guard<std::mutex> lock(state_mutex);
+      text = dump(summary);
+    }
+    detail::write_file_atomic(dir + "/summary.json", text, options.durability.fsync_replaced_files);
+  }
+
+  void open_directory() {
+    if (!options.directory.empty()) {
+      dir = options.directory;
+      id = std::filesystem::path(dir).filename().string();
+    } else {
+      id = options.run_id.empty() ? new_run_id() : options.run_id;
+      if (sanitize_file_component(id) != id)
+        throw Error("Run: run_id: expected only [A-Za-z0-9._-] characters, got '" + id + "'");
+      dir = options.root + "/" + id;
+    }
+    dir = std::filesystem::absolute(dir).lexically_normal().string();
+    if (!dir.empty() && dir.back() == '/') dir.pop_back();
+    std::string history_path = dir + "/history.jsonl";
+    if (detail::file_exists(history_path)) {
+      if (!options.resume)
+        throw Error("Run: directory '" + dir + "' already holds a run (set RunOptions::resume to continue it)");
+      resume_from(history_path);
+    }
+    for (const char* sub : {"", "/media/images", "/media/table", "/checkpoints"})
+      detail::make_directories(dir + sub);
+    if (detail::file_exists(dir + "/config.json")) {
+      try {
+        config = json::parse(detail::read_file(dir + "/config.json"));
+      } catch (const json::exception&) {
+        config = json::object();
+      }
+    }
+    history.open(history_path);
+  }
+
+  // Continues after the last complete line; a torn last line (a kill mid-write on a filesystem
+  // without atomic appends) is cut off.
+  void resume_from(const std::string& history_path) {
+    resumed = true;
+    std::string text = detail::read_file(history_path);
+    std::size_t complete = text.rfind('\n');
+    complete = complete == std::string::npos ? 0 : complete + 1;
+    if (complete != text.size()) std::filesystem::resize_file(history_path, complete);
+    std::size_t end = complete ? complete - 1 : 0;
+    while (end > 0) {
+      std::size_t begin = text.rfind('\n', end - 1);
+      begin = begin == std::string::npos ? 0 : begin + 1;
+      try {
+        json last = json::parse(text.substr(begin, end - begin));
+        next_step = last.value("_step", int64_t(-1)) + 1;
+        runtime_offset = last.value("_runtime", 0.0);
+        break;
+      } catch (const json::exception&) {
+        end = begin ? begin - 1 : 0;  // skip an unreadable line
+      }
+    }
+    if (detail::file_exists(dir + "/summary.json")) {
+      try {
+        summary = json::parse(detail::read_file(dir + "/summary.json"));
+        if (!summary.is_object()) summary = json::object();
+      } catch (const json::exception&) {
+        summary = json::object();
+      }
+    }
+  }
+
+  void process(Item& item) {
+    if (item.barrier) {
+      history.sync();
+      write_summary();
+      std::vector<std::shared_ptr<Sink>> current;
+      {
+        std::lock_guard<std::mutex> lock(state_mutex);
+        current = sinks;
+      }
+      for (auto& sink : current) sink->flush();
+      steps_since_fsync = steps_since_summary = 0;
+      return;
+    }
+    StepRecord& record = item.record;
+    for (auto& part : item.pending) part->resolve(record);
+    json row = json::object();
+    row["_step"] = item.step;
+    row["_runtime"] = item.runtime;
+    row["_timestamp"] = item.wall_time;
+    for (const auto& [key, value] : record.scalars) row[key] = detail::number_json(value);
+    for (const auto& [key, value] : record.texts) row[key] = value;
+    for (const auto& [key, value] : record.histograms) {
+      json h = detail::histogram_json(value, key);
+      if (!h.is_null()) row[key] = std::move(h);
+    }
+    bool durable_media = options.durability.fsync_replaced_files;
+    CommittedStep committed;
+    committed.step = item.step;
+    committed.wall_time = item.wall_time;
+    committed.runtime = item.runtime;
+    committed.record = &record;
+    for (const auto& [key, images] : record.images) {
+      json value = detail::store_images(dir, key, item.step, images, committed.images[key], durable_media);
+      if (!value.is_null()) row[key] = std::move(value);
+    }
+    for (const auto& [key, table] : record.tables)
+      row[key] = detail::store_table(dir, key, item.step, table, durable_media);
+    history.append(dump(row) + "\n");
+    std::vector<std::shared_ptr<Sink>> current;
+    {
+      std::lock_guard<std::mutex> lock(state_mutex);
+      for (auto& [key, value] : row.items()) summary[key] = value;
+      current = sinks;
+    }
+    const DurabilityPolicy& policy = options.durability;
+    if (policy.fsync_every_steps > 0 && ++steps_since_fsync >= policy.fsync_every_steps) {
+      history.sync();
+      steps_since_fsync = 0;
+    }
+    if (++steps_since_summary >= std::max(1, policy.summary_every_steps)) {
+      write_summary();
+      steps_since_summary = 0;
+    }
+    for (auto& sink : current) sink->write(committed);
+  }
+
+  void writer_loop() {
+    for (;;) {
+      Item item;
+      {
+        std::unique_lock<std::mutex> lock(queue_mutex);
+        queue_changed.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;
+        item = std::move(queue.front());
+        queue.pop_front();
+        queue_changed.notify_all();  // room for a blocked commit
+      }
+      try {
+        process(item);
+      } catch (...) {
+        keep_error(std::current_exception());
+      }
+      item.pending.clear();  // returns device buffers to their pools on this thread
+      {
+        std::lock_guard<std::mutex> lock(queue_mutex);
+        ++processed;
+      }
+      queue_changed.notify_all();
+    }
+  }
+
+  uint64_t enqueue(Item item) {
+    std::unique_lock<std::mutex> lock(queue_mutex);
+    if (finished) throw Error("Run: the run is finished; no more steps can be committed");
+    queue_changed.wait(lock, [&] { return queue.size() < std::max<std::size_t>(1, options.queue_capacity); });
+    queue.push_back(std::move(item));
+    uint64_t ticket = ++enqueued;
+    queue_changed.notify_all();
+    return ticket;
+  }
+
+  void wait_processed(uint64_t ticket) {
+    std::unique_lock<std::mutex> lock(queue_mutex);
+    queue_changed.wait(lock, [&] { return processed >= ticket; });
+  }
+};
+
+Run::Run(RunOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->open_directory();
+  impl_->writer = std::thread([impl = impl_.get()] { impl->writer_loop(); });
+}
+
+Run::~Run() {
+  try {
+    finish();
+  } catch (...) {
+  }
+}
+
+const std::string& Run::id() const { return impl_->id; }
+const std::string& Run::directory() const { return impl_->dir; }
+bool Run::resumed() const { return impl_->resumed; }
+int64_t Run::next_step() const {
+  std::lock_guard<std::mutex> lock(impl_->queue_mutex);
+  return impl_->next_step;
+}
+std::string Run::path(const std::string& relative) const { return impl_->dir + "/" + relative; }
+
+void Run::add_sink(std::shared_ptr<Sink> sink) {
+  if (!sink) throw Error("Run::add_sink: sink: expected a non-null sink");
+  std::lock_guard<std::mutex> lock(impl_->state_mutex);
+  impl_->sinks.push_back(std::move(sink));
+}
+
+void Run::set_config(const std::map<std::string, ConfigValue>& values) {
+  std::string text;
+  {
+    std::lock_guard<std::mutex> lock(impl_->state_mutex);
+    for (const auto& [key, value] : values) impl_->config[key] = config_json(value);
+    text = dump(impl_->config);
+  }
+  detail::write_file_atomic(path("config.json"), text, impl_->options.durability.fsync_replaced_files);
+}
+
+void Run::set_summary(const std::string& key, const ConfigValue& value) {
+  if (key.empty()) throw Error("Run::set_summary: key: expected a non-empty name");
+  std::lock_guard<std::mutex> lock(impl_->state_mutex);
+  impl_->summary[key] = config_json(value);
+}
+
+std::optional<double> Run::summary_number(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(impl_->state_mutex);
+  auto it = impl_->summary.find(key);
+  if (it == impl_->summary.end() || !it->is_number()) return std::nullopt;
+  return it->get<double>();
+}
+
+void Run::write_graph(const std::string& json_text) {
+  json graph;
+  try {
+    graph = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw Error(std::string("Run::write_graph: json_text: expected a JSON document: ") + e.what());
+  }
+  std::string text = dump(graph);
+  detail::write_file_atomic(path("graph.json"), text, impl_->options.durability.fsync_replaced_files);
+  std::lock_guard<std::mutex> lock(impl_->state_mutex);
+  impl_->summary["graph"] = {{"_type", "graph-file"}, {"path", "graph.json"},
+                             {"sha256", detail::sha256_hex(text)}, {"size", text.size()}};
+}
+
+int64_t Run::commit(StepRecord record, std::vector<std::unique_ptr<PendingPart>> pending) {
+  impl_->rethrow_kept_error();
+  std::set<std::string> keys;
+  auto check_keys = [&keys](const auto& map) {
+    for (const auto& entry : map) {
+      check_user_key(entry.first);
+      if (!keys.insert(entry.first).second)
+        throw Error("Run::commit: key '" + entry.first + "': given twice in one step (as two kinds of value)");
+    }
+  };
+  check_keys(record.scalars);
+  check_keys(record.texts);
+  check_keys(record.histograms);
+  check_keys(record.images);
+  check_keys(record.tables);
+  for (const auto& part : pending)
+    if (!part) throw Error("Run::commit: pending: expected non-null parts");
+  Impl::Item item;
+  item.wall_time = now_seconds();
+  item.runtime = impl_->runtime_offset + (item.wall_time - impl_->start_time);
+  item.record = std::move(record);
+  item.pending = std::move(pending);
+  int64_t step;
+  {
+    std::lock_guard<std::mutex> lock(impl_->queue_mutex);
+    step = impl_->next_step++;
+  }
+  item.step = step;
+  impl_->enqueue(std::move(item));
+  return step;
+}
+
+void Run::flush() {
+  Impl::Item barrier;
+  barrier.barrier = true;
+  uint64_t ticket = impl_->enqueue(std::move(barrier));
+  impl_->wait_processed(ticket);
+  impl_->rethrow_kept_error();
+}
+
+void Run::finish() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->queue_mutex);
+    if (impl_->finished) return;
+  }
+  std::exception_ptr flush_error;
+  try {
+    flush();
+  } catch (...) {
+    flush_error = std::current_exception();
+  }
+  {
+    std::lock_guard<std::mutex> lock(impl_->queue_mutex);
+    impl_->finished = impl_->stopping = true;
+  }
+  impl_->queue_changed.notify_all();
+  if (impl_->writer.joinable()) impl_->writer.join();
+  std::vector<std::shared_ptr<Sink>> sinks;
+  {
+    std::lock_guard<std::mutex> lock(impl_->state_mutex);
+    sinks = impl_->sinks;
+  }
+  for (auto& sink : sinks) {
+    try {
+      sink->close();
+    } catch (...) {
+      if (!flush_error) flush_error = std::current_exception();
+    }
+  }
+  impl_->history.close();
+  if (flush_error) std::rethrow_exception(flush_error);
+}
+
+}  // namespace trainscope

@@ -1,0 +1,418 @@
+#include "trainscope/torch/callback.h"
+
+#include <iostream>
+#include <mutex>
+
+#include "callback/policy.h"
+#include "torch/host_copy.h"
+#include "torch/validation_media.h"
+#include "trainscope/error.h"
+#include "trainscope/ops/histogram.h"
+
+namespace trainscope {
+
+double Metric::read() const {
+  if (!is_tensor()) return value_;
+  if (tensor_.numel() != 1) throw Error("Metric: tensor: expected a scalar (one element), got " + std::to_string(tensor_.numel()));
+  return tensor_.detach().to(torch::kDouble).item<double>();
+}
+
+namespace {
+
+constexpr int kMaxPlansInFlight = 4;  // histogram results the writer may still be reading
+
+// Reusable HistogramPlans for one tensor list. A plan is out while its step waits on the writer
+// thread and comes back when the step is written; the pool only grows when the writer is behind.
+struct PlanPool {
+  std::mutex mutex;
+  std::vector<int64_t> numels;
+  Device device;
+  std::vector<std::unique_ptr<HistogramPlan>> free;
+  int outstanding = 0;
+};
+
+class HistogramPart : public PendingPart {
+ public:
+  HistogramPart(std::shared_ptr<PlanPool> pool, std::unique_ptr<HistogramPlan> plan,
+                std::vector<std::string> keys, std::vector<torch::Tensor> tensors)
+      : pool_(std::move(pool)), plan_(std::move(plan)), keys_(std::move(keys)), tensors_(std::move(tensors)) {}
+  ~HistogramPart() override {
+    std::lock_guard<std::mutex> lock(pool_->mutex);
+    --pool_->outstanding;
+    pool_->free.push_back(std::move(plan_));
+  }
+  void resolve(StepRecord& record) override {
+    auto results = plan_->results();
+    tensors_.clear();  // the device work is done; the tensors may go
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const HistogramResult& r = results[i];
+      if (r.counts.empty()) continue;  // no finite value: nothing to draw
+      HistogramValue h;
+      h.counts = r.counts;
+      h.edges = r.edges;
+      h.num = r.stats.count;
+      h.min = r.stats.min;
+      h.max = r.stats.max;
+      h.sum = r.stats.sum;
+      h.sum_squares = r.stats.sum_squares;
+      record.histograms[keys_[i]] = std::move(h);
+    }
+  }
+
+ private:
+  std::shared_ptr<PlanPool> pool_;
+  std::unique_ptr<HistogramPlan> plan_;
+  std::vector<std::string> keys_;
+  std::vector<torch::Tensor> tensors_;  // kept alive until the device has read them
+};
+
+}  // namespace
+
+struct Callback::Impl {
+  CallbackOptions options;
+  std::shared_ptr<Run> run;
+  bool owns_run = false;
+  std::shared_ptr<torch::nn::Module> module;
+  Forward forward;
+  torch::optim::Optimizer* optimizer = nullptr;
+  std::map<std::string, ConfigValue> params;
+
+  detail::BestTracker best{detail::Mode::Min};
+  detail::DataType input_type = detail::DataType::Auto, output_type = detail::DataType::Auto;
+  bool began = false, ended = false, monitor_warned = false, histogram_skip_warned = false;
+  int64_t last_step = -1, last_epoch = -1;
+  std::shared_ptr<PlanPool> weight_pool = std::make_shared<PlanPool>();
+  std::shared_ptr<PlanPool> gradient_pool = std::make_shared<PlanPool>();
+  std::vector<std::unique_ptr<PendingPart>> pending_gradients;
+  std::optional<double> gflops;
+
+  void warn(const std::string& message) {
+    if (options.warn) options.warn(message);
+    else std::cerr << "[trainscope] warning: " << message << "\n";
+  }
+
+  Run& ensure_run() {
+    if (!run) {
+      run = std::make_shared<Run>(options.run);
+      owns_run = true;
+    }
+    return *run;
+  }
+
+  std::string best_key(const std::string& name) const { return *options.log_best_prefix + name; }
+
+  // Histograms of `tensors` enqueued on their device's current stream; nullptr when there is
+  // nothing to log or the writer is too far behind (then this step's histograms are skipped).
+  std::unique_ptr<PendingPart> capture_histograms(const std::shared_ptr<PlanPool>& pool, const std::string& prefix,
+                                                  const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+    if (named.empty()) return nullptr;
+    std::vector<TensorView> views;
+    std::vector<std::string> keys;
+    std::vector<torch::Tensor> tensors;
+    std::vector<int64_t> numels;
+    for (const auto& [name, tensor] : named) {
+      auto t = tensor.detach();
+      if (t.is_cuda() && !t.is_contiguous()) t = t.contiguous();  // the CUDA passes read dense memory
+      views.push_back(view_of(t));
+      keys.push_back(prefix + name);
+      numels.push_back(t.numel());
+      tensors.push_back(t);
+    }
+    Device device = views.front().device;
+    std::unique_ptr<HistogramPlan> plan;
+    {
+      std::lock_guard<std::mutex> lock(pool->mutex);
+      if (pool->numels != numels || pool->device != device) {
+        pool->free.clear();  // a different tensor list: plans sized for the old one are useless
+        pool->numels = numels;
+        pool->device = device;
+      }
+      if (!pool->free.empty()) {
+        plan = std::move(pool->free.back());
+        pool->free.pop_back();
+      } else if (pool->outstanding >= kMaxPlansInFlight) {
+        if (!histogram_skip_warned) warn("the run's writer is behind; skipping histograms until it catches up");
+        histogram_skip_warned = true;
+        return nullptr;
+      }
+      ++pool->outstanding;
+    }
+    try {
+      if (!plan) {
+        HistogramOptions histogram_options;
+        histogram_options.bins = options.histogram_bins;
+        plan = std::make_unique<HistogramPlan>(views, histogram_options);
+      }
+      plan->enqueue(views, current_stream(tensors.front().device()));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(pool->mutex);
+      --pool->outstanding;
+      throw;
+    }
+    return std::make_unique<HistogramPart>(pool, std::move(plan), std::move(keys), std::move(tensors));
+  }
+
+  std::unique_ptr<PendingPart> weight_histograms() {
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (const auto& p : module->named_parameters()) named.emplace_back(p.key(), p.value());
+    return capture_histograms(weight_pool, "parameters/", named);
+  }
+
+  std::unique_ptr<PendingPart> gradient_histograms() {
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (const auto& p : module->named_parameters())
+      if (p.value().grad().defined()) named.emplace_back(p.key(), p.value().grad());
+    return capture_histograms(gradient_pool, "gradients/", named);
+  }
+
+  // Host metrics go into the record; tensor metrics into one asynchronous copy.
+  void add_metrics(const Metrics& metrics, StepRecord& record, std::vector<std::unique_ptr<PendingPart>>& parts) {
+    detail::HostTensors device;
+    for (const auto& [key, metric] : metrics) {
+      if (!metric.is_tensor()) {
+        record.scalars[key] = metric.value();
+        continue;
+      }
+      if (metric.tensor().numel() != 1)
+        throw Error("Callback: metric '" + key + "': expected a scalar tensor, got " + std::to_string(metric.tensor().numel()) + " elements");
+      device[key] = metric.tensor().detach().reshape({}).to(torch::kDouble);
+    }
+    if (device.empty()) return;
+    parts.push_back(std::make_unique<detail::HostCopyPart>(device, [](const detail::HostTensors& host, StepRecord& r) {
+      for (const auto& [key, value] : host) r.scalars[key] = value.item<double>();
+    }));
+  }
+
+  void attach(std::vector<std::unique_ptr<PendingPart>>& parts, std::unique_ptr<PendingPart> part) {
+    if (part) parts.push_back(std::move(part));
+  }
+
+  std::pair<torch::Tensor, torch::Tensor> validation_batch() {
+    if (options.validation_inputs.defined()) return {options.validation_inputs, options.validation_targets};
+    if (!options.generator) return {};
+    std::vector<torch::Tensor> inputs, targets;
+    for (int i = 0; i < std::max(1, options.validation_steps); ++i) {
+      auto [x, y] = options.generator();
+      if (!x.defined()) break;
+      inputs.push_back(x);
+      if (y.defined()) targets.push_back(y);
+    }
+    if (inputs.empty()) return {};
+    return {torch::cat(inputs), targets.size() == inputs.size() ? torch::cat(targets) : torch::Tensor()};
+  }
+
+  torch::Tensor predict(const torch::Tensor& inputs) {
+    bool was_training = module->is_training();
+    module->eval();
+    torch::Tensor outputs;
+    {
+      torch::NoGradGuard no_grad;
+      outputs = forward(inputs);
+    }
+    module->train(was_training);
+    return outputs;
+  }
+
+  detail::DataType resolved(detail::DataType type, const torch::Tensor& batch) const {
+    return type == detail::DataType::Auto ? detail::guess_data_type(batch.sizes().vec()) : type;
+  }
+
+  void add_validation_media(bool examples, bool evaluation, std::vector<std::unique_ptr<PendingPart>>& parts) {
+    if (!module || !forward || (!examples && !evaluation)) return;
+    auto [inputs, targets] = validation_batch();
+    if (!inputs.defined() || inputs.size(0) == 0) return;
+    if (targets.defined() && targets.size(0) != inputs.size(0))
+      throw Error("Callback: validation targets: expected " + std::to_string(inputs.size(0)) +
+                  " rows like the inputs, got " + std::to_string(targets.size(0)));
+    int64_t shown = std::min<int64_t>(inputs.size(0), detail::clamp_predictions(options.predictions));
+    if (evaluation) {
+      auto outputs = predict(inputs);
+      attach(parts, detail::evaluation_table(inputs, targets, outputs, options, "evaluation"));
+      if (examples && shown > 0)
+        attach(parts, detail::prediction_examples(inputs.narrow(0, 0, shown),
+                                                  targets.defined() ? targets.narrow(0, 0, shown) : targets,
+                                                  outputs.narrow(0, 0, shown), resolved(input_type, inputs),
+                                                  resolved(output_type, outputs), options, "examples"));
+      return;
+    }
+    if (shown == 0) return;
+    auto x = inputs.narrow(0, 0, shown);
+    auto y = targets.defined() ? targets.narrow(0, 0, shown) : targets;
+    auto outputs = predict(x);
+    attach(parts, detail::prediction_examples(x, y, outputs, resolved(input_type, x), resolved(output_type, outputs),
+                                              options, "examples"));
+  }
+
+  void save_best(int64_t epoch, double value) {
+    if (!options.save_model || !module) return;
+    std::string path = run->path("checkpoints/model-best.pt");
+    if (options.save_weights_only) {
+      save_checkpoint(path, *module);
+    } else {
+      save_checkpoint(path, *module, optimizer, TrainingState{epoch, last_step, value});
+    }
+  }
+};
+
+Callback::Callback(CallbackOptions options, std::shared_ptr<Run> run) : impl_(std::make_unique<Impl>()) {
+  if (options.histogram_bins < 1 || options.histogram_bins > kMaxHistogramBins)
+    throw Error("CallbackOptions: histogram_bins: expected 1..512, got " + std::to_string(options.histogram_bins));
+  if (options.histogram_frequency < 0)
+    throw Error("CallbackOptions: histogram_frequency: expected ≥ 0 batches, got " + std::to_string(options.histogram_frequency));
+  if (options.log_evaluation_frequency < 0)
+    throw Error("CallbackOptions: log_evaluation_frequency: expected ≥ 0 epochs, got " + std::to_string(options.log_evaluation_frequency));
+  if (options.monitor.empty()) throw Error("CallbackOptions: monitor: expected a metric name");
+  impl_->input_type = detail::parse_data_type(options.input_type, "input_type");
+  impl_->output_type = detail::parse_data_type(options.output_type, "output_type");
+  if (!options.class_colors.empty()) Palette::from_class_colors(options.class_colors);  // validates now
+  impl_->options = std::move(options);
+  std::string warning;
+  impl_->best = detail::BestTracker(detail::resolve_mode(impl_->options.mode, impl_->options.monitor, &warning));
+  if (!warning.empty()) impl_->warn(warning);
+  impl_->run = std::move(run);
+}
+
+Callback::~Callback() {
+  if (impl_->began && !impl_->ended) {
+    try {
+      on_train_end();
+    } catch (...) {
+    }
+  }
+}
+
+void Callback::set_model(std::shared_ptr<torch::nn::Module> module, Forward forward) {
+  if (!module) throw Error("Callback::set_model: module: expected a module");
+  impl_->module = std::move(module);
+  impl_->forward = std::move(forward);
+}
+
+void Callback::set_optimizer(torch::optim::Optimizer* optimizer) { impl_->optimizer = optimizer; }
+
+void Callback::set_params(const std::map<std::string, ConfigValue>& params) {
+  for (const auto& [key, value] : params) impl_->params[key] = value;
+  if (impl_->began) impl_->run->set_config(params);
+}
+
+Run& Callback::run() { return impl_->ensure_run(); }
+
+void Callback::on_train_begin() {
+  Impl& s = *impl_;
+  Run& run = s.ensure_run();
+  s.began = true;
+  s.ended = false;
+  const CallbackOptions& o = s.options;
+  std::map<std::string, ConfigValue> config = s.params;
+  config["trainscope.monitor"] = o.monitor;
+  config["trainscope.mode"] = std::string(s.best.mode() == detail::Mode::Max ? "max" : "min");
+  config["trainscope.log_batch_frequency"] = int64_t(o.log_batch_frequency);
+  config["trainscope.histogram_frequency"] = int64_t(o.histogram_frequency);
+  run.set_config(config);
+  if (o.log_best_prefix && !s.best.best()) {  // a resumed run continues from its best
+    auto value = run.summary_number(s.best_key(o.monitor));
+    auto epoch = run.summary_number(s.best_key("epoch"));
+    if (value) s.best.restore(*value, epoch ? static_cast<int64_t>(*epoch) : -1);
+  }
+  if (s.module && o.save_graph) run.write_graph(module_graph_json(*s.module));
+  if (s.module && o.compute_flops) run.set_summary("GFLOPs", get_flops());
+}
+
+void Callback::after_backward() {
+  Impl& s = *impl_;
+  if (!s.module || !s.options.log_gradients || s.options.histogram_frequency <= 0) return;
+  if (!detail::batch_is_due(s.last_step + 2, s.options.histogram_frequency)) return;  // batch in progress: last_step + 1
+  s.attach(s.pending_gradients, s.gradient_histograms());
+}
+
+void Callback::on_batch_end(int64_t step, const Metrics& metrics) {
+  Impl& s = *impl_;
+  s.last_step = step;
+  bool metrics_due = detail::batch_is_due(step + 1, s.options.log_batch_frequency);
+  bool histograms_due = detail::batch_is_due(step + 1, s.options.histogram_frequency) &&
+                        s.module && (s.options.log_weights || !s.pending_gradients.empty());
+  if (!metrics_due && !histograms_due) return;
+  StepRecord record;
+  std::vector<std::unique_ptr<PendingPart>> parts;
+  record.scalars["batch"] = static_cast<double>(step);
+  if (metrics_due) s.add_metrics(metrics, record, parts);
+  if (histograms_due && s.options.log_weights) s.attach(parts, s.weight_histograms());
+  for (auto& part : s.pending_gradients) parts.push_back(std::move(part));
+  s.pending_gradients.clear();
+  s.ensure_run().commit(std::move(record), std::move(parts));
+}
+
+void Callback::on_epoch_end(int64_t epoch, const Metrics& metrics) {
+  Impl& s = *impl_;
+  Run& run = s.ensure_run();
+  const CallbackOptions& o = s.options;
+  s.last_epoch = epoch;
+  StepRecord record;
+  std::vector<std::unique_ptr<PendingPart>> parts;
+  record.scalars["epoch"] = static_cast<double>(epoch);
+  s.add_metrics(metrics, record, parts);
+
+  auto monitored = metrics.find(o.monitor);
+  if (monitored == metrics.end()) {
+    if (!s.monitor_warned) s.warn("monitored metric '" + o.monitor + "' is not among the epoch metrics; no best tracking");
+    s.monitor_warned = true;
+  } else {
+    double value = monitored->second.read();  // the one blocking read: the checkpoint decision needs it
+    if (s.best.update(value, epoch)) {
+      s.save_best(epoch, value);
+      if (o.log_best_prefix) {
+        run.set_summary(s.best_key(o.monitor), value);
+        run.set_summary(s.best_key("epoch"), epoch);
+      }
+    }
+  }
+  if (s.module && o.histogram_frequency == 0) {
+    if (o.log_weights) s.attach(parts, s.weight_histograms());
+    if (o.log_gradients) s.attach(parts, s.gradient_histograms());  // the last batch's, if still there
+  }
+  for (auto& part : s.pending_gradients) parts.push_back(std::move(part));
+  s.pending_gradients.clear();
+  bool evaluation = o.log_evaluation && detail::evaluation_is_due(epoch + 1, o.log_evaluation_frequency);
+  s.add_validation_media(o.predictions > 0, evaluation, parts);
+  run.commit(std::move(record), std::move(parts));
+}
+
+void Callback::on_train_end() {
+  Impl& s = *impl_;
+  if (s.ended) return;
+  s.ended = true;
+  Run& run = s.ensure_run();
+  const CallbackOptions& o = s.options;
+  std::vector<std::unique_ptr<PendingPart>> parts;
+  if (o.log_evaluation && o.log_evaluation_frequency == 0) s.add_validation_media(false, true, parts);
+  for (auto& part : s.pending_gradients) parts.push_back(std::move(part));
+  s.pending_gradients.clear();
+  if (!parts.empty()) run.commit(StepRecord{}, std::move(parts));
+  if (s.owns_run) run.finish();
+  else run.flush();
+}
+
+double Callback::get_flops() {
+  Impl& s = *impl_;
+  if (s.gflops) return *s.gflops;
+  if (!s.module || !s.forward) throw Error("Callback::get_flops: no model (call set_model first)");
+  torch::Tensor input = s.options.flops_input;
+  if (!input.defined()) {
+    auto [inputs, targets] = s.validation_batch();
+    if (!inputs.defined()) throw Error("Callback::get_flops: flops_input: expected an example input (or validation data)");
+    input = inputs.narrow(0, 0, 1);
+  }
+  bool was_training = s.module->is_training();
+  s.module->eval();
+  double flops = count_flops(s.forward, input);
+  s.module->train(was_training);
+  s.gflops = flops / 1e9;
+  return *s.gflops;
+}
+
+std::optional<double> Callback::best() const { return impl_->best.best(); }
+int64_t Callback::best_epoch() const { return impl_->best.best_epoch(); }
+std::string Callback::best_checkpoint_path() const {
+  return impl_->run ? impl_->run->path("checkpoints/model-best.pt") : std::string();
+}
+
+}  // namespace trainscope

@@ -1,0 +1,373 @@
+// CPU histogram op: hand-checked outputs, adversarial values, views, many tensors, bad arguments.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "trainscope/error.h"
+#include "trainscope/ops/histogram.h"
+
+namespace trainscope {
+namespace {
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kInf = std::numeric_limits<double>::infinity();
+
+TensorView view(std::vector<float>& v) {
+  return TensorView::contiguous(v.data(), DType::Float32, {int64_t(v.size())});
+}
+TensorView view(std::vector<double>& v) {
+  return TensorView::contiguous(v.data(), DType::Float64, {int64_t(v.size())});
+}
+
+HistogramResult one(const TensorView& t, int bins = kDefaultHistogramBins) {
+  HistogramOptions o;
+  o.bins = bins;
+  auto r = histograms({t}, o);
+  EXPECT_EQ(r.size(), 1u);
+  return r.at(0);
+}
+
+// The SPEC rule written out directly, per tensor, as an independent reference.
+HistogramResult reference(const std::vector<double>& values, int bins) {
+  HistogramResult r;
+  std::vector<double> finite;
+  for (double v : values) {
+    if (std::isnan(v)) ++r.stats.nan_count;
+    else if (v == kInf) ++r.stats.pos_inf_count;
+    else if (v == -kInf) ++r.stats.neg_inf_count;
+    else finite.push_back(v);
+  }
+  r.stats.count = int64_t(finite.size());
+  if (finite.empty()) return r;
+  double lo = finite[0], hi = finite[0], sum = 0, sq = 0;
+  for (double v : finite) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+    sum += v;
+    sq += v * v;
+  }
+  r.stats.min = lo;
+  r.stats.max = hi;
+  r.stats.sum = sum;
+  r.stats.sum_squares = sq;
+  r.stats.mean = sum / double(finite.size());
+  double c = 0;
+  for (double v : finite) c += (v - r.stats.mean) * (v - r.stats.mean);
+  r.stats.std = std::sqrt(c / double(finite.size()));
+  r.stats.l2_norm = std::sqrt(sq);
+  if (lo == hi) {
+    r.counts = {int64_t(finite.size())};
+    r.edges = {lo, hi};
+    return r;
+  }
+  r.counts.assign(std::size_t(bins), 0);
+  const double scale = double(bins) / (hi - lo);
+  for (double v : finite) {
+    double b = std::floor((v - lo) * scale);
+    b = std::min(std::max(b, 0.0), double(bins - 1));
+    ++r.counts[std::size_t(b)];
+  }
+  for (int i = 0; i <= bins; ++i) r.edges.push_back(lo + (hi - lo) * i / bins);
+  return r;
+}
+
+void expect_matches(const HistogramResult& got, const HistogramResult& want, const std::string& what) {
+  EXPECT_EQ(got.counts, want.counts) << what;
+  ASSERT_EQ(got.edges.size(), want.edges.size()) << what;
+  for (std::size_t i = 0; i < want.edges.size(); ++i) EXPECT_DOUBLE_EQ(got.edges[i], want.edges[i]) << what;
+  EXPECT_EQ(got.stats.count, want.stats.count) << what;
+  EXPECT_EQ(got.stats.nan_count, want.stats.nan_count) << what;
+  EXPECT_EQ(got.stats.pos_inf_count, want.stats.pos_inf_count) << what;
+  EXPECT_EQ(got.stats.neg_inf_count, want.stats.neg_inf_count) << what;
+  EXPECT_EQ(got.stats.min, want.stats.min) << what;
+  EXPECT_EQ(got.stats.max, want.stats.max) << what;
+  const auto near = [](double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(1.0, std::abs(b)); };
+  EXPECT_PRED2(near, got.stats.sum, want.stats.sum) << what;
+  EXPECT_PRED2(near, got.stats.sum_squares, want.stats.sum_squares) << what;
+  EXPECT_PRED2(near, got.stats.mean, want.stats.mean) << what;
+  EXPECT_PRED2(near, got.stats.std, want.stats.std) << what;
+  EXPECT_PRED2(near, got.stats.l2_norm, want.stats.l2_norm) << what;
+}
+
+TEST(Histogram, HandCheckedCountsEdgesAndStats) {
+  std::vector<float> v = {0, 1, 2, 3, 4};
+  const auto r = one(view(v), 4);
+  // scale = 4 / 4: v lands in bin v, and hi = 4 is clamped into the last bin.
+  EXPECT_EQ(r.counts, (std::vector<int64_t>{1, 1, 1, 2}));
+  EXPECT_EQ(r.edges, (std::vector<double>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(r.stats.count, 5);
+  EXPECT_EQ(r.stats.sum, 10);
+  EXPECT_EQ(r.stats.sum_squares, 30);
+  EXPECT_EQ(r.stats.min, 0);
+  EXPECT_EQ(r.stats.max, 4);
+  EXPECT_DOUBLE_EQ(r.stats.mean, 2);
+  EXPECT_DOUBLE_EQ(r.stats.std, std::sqrt(2.0));  // population: (4+1+0+1+4)/5
+  EXPECT_DOUBLE_EQ(r.stats.l2_norm, std::sqrt(30.0));
+}
+
+TEST(Histogram, ValuesOnInnerEdgesGoUp) {
+  std::vector<double> v = {-1, -0.5, 0, 0.5, 1, 0.25};
+  const auto r = one(view(v), 4);  // edges -1, -0.5, 0, 0.5, 1
+  EXPECT_EQ(r.counts, (std::vector<int64_t>{1, 1, 2, 2}));
+  EXPECT_EQ(r.edges, (std::vector<double>{-1, -0.5, 0, 0.5, 1}));
+}
+
+TEST(Histogram, NonFiniteValuesAreCountedApart) {
+  std::vector<float> v = {float(kNaN), float(kInf), float(-kInf), 1, 2, float(kNaN), float(kInf)};
+  const auto r = one(view(v), 2);
+  EXPECT_EQ(r.stats.count, 2);
+  EXPECT_EQ(r.stats.nan_count, 2);
+  EXPECT_EQ(r.stats.pos_inf_count, 2);
+  EXPECT_EQ(r.stats.neg_inf_count, 1);
+  EXPECT_EQ(r.counts, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(r.edges, (std::vector<double>{1, 1.5, 2}));
+  EXPECT_EQ(r.stats.sum, 3);
+  EXPECT_DOUBLE_EQ(r.stats.std, 0.5);
+}
+
+TEST(Histogram, AllNaNGivesStatisticsOnly) {
+  std::vector<float> v(100, float(kNaN));
+  v[7] = float(-kInf);
+  const auto r = one(view(v));
+  EXPECT_EQ(r.stats.count, 0);
+  EXPECT_EQ(r.stats.nan_count, 99);
+  EXPECT_EQ(r.stats.neg_inf_count, 1);
+  EXPECT_TRUE(r.counts.empty());
+  EXPECT_TRUE(r.edges.empty());
+  EXPECT_EQ(r.stats.min, 0);
+  EXPECT_EQ(r.stats.max, 0);
+  EXPECT_EQ(r.stats.mean, 0);
+}
+
+TEST(Histogram, ConstantTensorIsOneBin) {
+  std::vector<float> v(40000, 2.5f);  // spans three chunks
+  v[5] = float(kNaN);
+  const auto r = one(view(v), 16);
+  EXPECT_EQ(r.counts, (std::vector<int64_t>{39999}));
+  EXPECT_EQ(r.edges, (std::vector<double>{2.5, 2.5}));
+  EXPECT_EQ(r.stats.std, 0);
+  EXPECT_EQ(r.stats.mean, 2.5);
+}
+
+TEST(Histogram, EmptyAndOneElementTensors) {
+  std::vector<float> single = {-7};
+  std::vector<float> other = {1, 2};
+  auto empty = TensorView::contiguous(nullptr, DType::Float32, {3, 0});
+  const auto r = histograms({empty, view(single), TensorView::contiguous(nullptr, DType::Float16, {0}), view(other)});
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[0].stats.count, 0);
+  EXPECT_TRUE(r[0].counts.empty());
+  EXPECT_EQ(r[1].counts, (std::vector<int64_t>{1}));
+  EXPECT_EQ(r[1].edges, (std::vector<double>{-7, -7}));
+  EXPECT_EQ(r[1].stats.l2_norm, 7);
+  EXPECT_EQ(r[2].stats.count, 0);
+  EXPECT_EQ(r[3].stats.count, 2);
+  EXPECT_EQ(r[3].counts.size(), std::size_t(kDefaultHistogramBins));
+  EXPECT_EQ(r[3].counts.front(), 1);
+  EXPECT_EQ(r[3].counts.back(), 1);
+}
+
+TEST(Histogram, Denormals) {
+  const float d = std::numeric_limits<float>::denorm_min();
+  std::vector<float> v = {0, d, 2 * d, -0.0f};
+  const auto r = one(view(v), 2);
+  EXPECT_EQ(r.stats.min, 0);
+  EXPECT_FALSE(std::signbit(r.stats.min));  // −0 and +0 are the same minimum
+  EXPECT_EQ(r.stats.max, double(2 * d));
+  // scale = 2 / (2d): d lands exactly on the middle edge, 2d is clamped into the last bin.
+  EXPECT_EQ(r.counts, (std::vector<int64_t>{2, 2}));
+}
+
+TEST(Histogram, ValuesNearFloatMaxDoNotOverflow) {
+  const float m = std::numeric_limits<float>::max();
+  std::vector<float> v = {-m, m, 0, m / 2};
+  const auto r = one(view(v), 4);
+  // hi − lo = 2·FLT_MAX overflows float but not double: edges −m, −m/2, 0, m/2, m.
+  EXPECT_EQ(r.counts, (std::vector<int64_t>{1, 0, 1, 2}));
+  EXPECT_EQ(r.edges[0], -double(m));
+  EXPECT_EQ(r.edges[2], 0.0);
+  EXPECT_EQ(r.edges[4], double(m));
+  EXPECT_TRUE(std::isfinite(r.stats.sum_squares));
+  EXPECT_DOUBLE_EQ(r.stats.l2_norm, std::sqrt(2.25) * double(m));
+}
+
+TEST(Histogram, Float64RangeWiderThanDoubleMax) {
+  const double m = std::numeric_limits<double>::max();
+  std::vector<double> v = {-m, m, 0, 1};
+  const auto r = one(view(v), 2);
+  // hi − lo overflows double; the halved rule still puts 0 on the middle edge (it goes up).
+  EXPECT_EQ(r.counts, (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(r.edges, (std::vector<double>{-m, 0, m}));
+  std::vector<double> w = {-m / 2.5, m / 2.5, 0};  // finite width, but 2 / width is subnormal
+  const auto r2 = one(view(w), 2);
+  EXPECT_EQ(r2.counts, (std::vector<int64_t>{1, 2}));
+}
+
+uint16_t float_to_bf16_bits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return uint16_t(b >> 16);
+}
+float bf16_bits_to_float(uint16_t h) {
+  const uint32_t b = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
+TEST(Histogram, HalfExtremes) {
+  // 65504 (max), -65504, 2^-24 (smallest subnormal), 1.0, NaN, +Inf, -Inf, -0.
+  std::vector<uint16_t> h = {0x7bff, 0xfbff, 0x0001, 0x3c00, 0x7e00, 0x7c00, 0xfc00, 0x8000};
+  const auto r = one(TensorView::contiguous(h.data(), DType::Float16, {int64_t(h.size())}), 2);
+  EXPECT_EQ(r.stats.count, 5);
+  EXPECT_EQ(r.stats.nan_count, 1);
+  EXPECT_EQ(r.stats.pos_inf_count, 1);
+  EXPECT_EQ(r.stats.neg_inf_count, 1);
+  EXPECT_EQ(r.stats.min, -65504.0);
+  EXPECT_EQ(r.stats.max, 65504.0);
+  EXPECT_EQ(r.stats.sum, 1.0 + std::ldexp(1.0, -24));
+  // −65504 | −0, 2^-24, 1, 65504: zero sits exactly on the middle edge and goes up.
+  EXPECT_EQ(r.counts, (std::vector<int64_t>{1, 4}));
+}
+
+TEST(Histogram, BFloat16Extremes) {
+  // Largest finite, its negative, the smallest subnormal, NaN, +Inf.
+  std::vector<uint16_t> b = {0x7f7f, 0xff7f, 0x0001, 0x7fc0, 0x7f80, float_to_bf16_bits(3.0f)};
+  const auto r = one(TensorView::contiguous(b.data(), DType::BFloat16, {int64_t(b.size())}), 8);
+  EXPECT_EQ(r.stats.count, 4);
+  EXPECT_EQ(r.stats.nan_count, 1);
+  EXPECT_EQ(r.stats.pos_inf_count, 1);
+  EXPECT_EQ(r.stats.max, double(bf16_bits_to_float(0x7f7f)));
+  EXPECT_EQ(r.stats.min, -double(bf16_bits_to_float(0x7f7f)));
+  EXPECT_EQ(r.stats.min, -3.3895313892515355e38);
+  EXPECT_EQ(r.counts[0], 1);
+  EXPECT_EQ(r.counts[4], 2);  // tiny positives sit on the middle edge
+  EXPECT_EQ(r.counts[7], 1);
+}
+
+TEST(Histogram, IntegerAndBoolTypesAreConvertedToDouble) {
+  std::vector<int64_t> i64 = {-(int64_t(1) << 40), 0, 3};
+  std::vector<uint8_t> u8 = {0, 255, 255, 7};
+  std::vector<uint8_t> flags = {1, 0, 1, 1};  // bool storage
+  std::vector<int16_t> i16 = {-32768, 32767};
+  const auto r = histograms({TensorView::contiguous(i64.data(), DType::Int64, {3}),
+                             TensorView::contiguous(u8.data(), DType::UInt8, {4}),
+                             TensorView::contiguous(flags.data(), DType::Bool, {4}),
+                             TensorView::contiguous(i16.data(), DType::Int16, {2})},
+                            {2});
+  EXPECT_EQ(r[0].stats.min, -std::ldexp(1.0, 40));
+  EXPECT_EQ(r[0].counts, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(r[1].stats.sum, 517);
+  EXPECT_EQ(r[1].counts, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(r[2].stats.sum, 3);
+  EXPECT_EQ(r[2].counts, (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(r[3].edges, (std::vector<double>{-32768, -0.5, 32767}));
+}
+
+TEST(Histogram, NonContiguousViewsReadOnlyTheirElements) {
+  // A 4×6 buffer; the view takes rows 0..3 step 1, columns 0, 2, 4 (strides {6, 2}) transposed.
+  std::vector<float> buffer(24);
+  for (int i = 0; i < 24; ++i) buffer[std::size_t(i)] = (i % 2) ? 1e30f : float(i);  // odd columns must be skipped
+  TensorView strided;
+  strided.data = buffer.data();
+  strided.dtype = DType::Float32;
+  strided.shape = {3, 4};
+  strided.strides = {2, 6};
+  std::vector<double> expected_values;
+  for (int c = 0; c < 3; ++c)
+    for (int row = 0; row < 4; ++row) expected_values.push_back(buffer[std::size_t(row * 6 + 2 * c)]);
+  ASSERT_FALSE(strided.is_contiguous());
+  expect_matches(one(strided, 5), reference(expected_values, 5), "strided");
+  EXPECT_EQ(one(strided, 5).stats.max, 22);
+}
+
+TEST(Histogram, ThousandsOfTinyTensorsMatchTheReference) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<std::vector<float>> data(3000);
+  std::vector<TensorView> views;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    data[i].resize(i % 9);
+    for (auto& x : data[i]) x = normal(rng) * float(i % 5 + 1);
+    if (i % 11 == 0 && !data[i].empty()) data[i][0] = float(kNaN);
+    views.push_back(view(data[i]));
+  }
+  const auto r = histograms(views, {7});
+  ASSERT_EQ(r.size(), data.size());
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    expect_matches(r[i], reference(std::vector<double>(data[i].begin(), data[i].end()), 7),
+                   "tensor " + std::to_string(i));
+  }
+}
+
+TEST(Histogram, LargeMixedListMatchesTheReference) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> uniform(-3, 5);
+  std::vector<float> big(1 << 20);  // 64 chunks: merges across workers
+  for (auto& x : big) x = float(uniform(rng));
+  big[12345] = float(kInf);
+  std::vector<double> wide(70001);
+  for (auto& x : wide) x = uniform(rng) * 1e100;
+  std::vector<uint16_t> halves(50000);
+  for (auto& h : halves) h = float_to_bf16_bits(float(uniform(rng)));
+  const auto r = histograms({view(big), view(wide), TensorView::contiguous(halves.data(), DType::BFloat16, {50000})},
+                            {kMaxHistogramBins});
+  std::vector<double> bf;
+  for (auto h : halves) bf.push_back(bf16_bits_to_float(h));
+  expect_matches(r[0], reference(std::vector<double>(big.begin(), big.end()), kMaxHistogramBins), "fp32");
+  expect_matches(r[1], reference(wide, kMaxHistogramBins), "fp64");
+  expect_matches(r[2], reference(bf, kMaxHistogramBins), "bf16");
+}
+
+TEST(HistogramPlan, ReusedWithNewDataAndDtypes) {
+  std::vector<float> a = {1, 2, 3, 4};
+  std::vector<double> b = {10, 10, 10, 20};
+  HistogramPlan plan({view(a)}, {2});
+  EXPECT_THROW(plan.results(), Error);  // nothing enqueued yet
+  plan.enqueue({view(a)});
+  EXPECT_TRUE(plan.ready());
+  EXPECT_EQ(plan.results()[0].counts, (std::vector<int64_t>{2, 2}));
+  plan.enqueue({view(b)});  // same element count, other pointer and dtype
+  EXPECT_EQ(plan.results()[0].counts, (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan.device(), Device::cpu());
+  HistogramPlan moved = std::move(plan);
+  EXPECT_EQ(moved.results()[0].stats.max, 20);
+}
+
+// The message names the argument.
+void expect_error_naming(const std::function<void()>& fn, const std::string& arg) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected trainscope::Error naming " << arg;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(arg), std::string::npos) << e.what();
+  }
+}
+
+TEST(Histogram, BadArgumentsAreNamed) {
+  std::vector<float> a = {1, 2};
+  std::vector<float> c = {1, 2, 3};
+  expect_error_naming([&] { histograms({view(a)}, {0}); }, "options.bins");
+  expect_error_naming([&] { histograms({view(a)}, {513}); }, "options.bins");
+  expect_error_naming([&] { histograms({}); }, "tensors");
+  auto on_gpu = TensorView::contiguous(a.data(), DType::Float32, {2}, Device::cuda(0));
+  expect_error_naming([&] { histograms({view(a), on_gpu}); }, "tensors[1]");
+  auto bad_dtype = view(a);
+  bad_dtype.dtype = static_cast<DType>(99);
+  expect_error_naming([&] { histograms({view(a), bad_dtype}); }, "tensors[1]");
+  auto null_data = TensorView::contiguous(nullptr, DType::Float32, {2});
+  expect_error_naming([&] { histograms({null_data}); }, "tensors[0]");
+  HistogramPlan plan({view(a)});
+  expect_error_naming([&] { plan.enqueue({view(c)}); }, "tensors[0]");
+  expect_error_naming([&] { plan.enqueue({view(a), view(a)}); }, "tensors");
+}
+
+}  // namespace
+}  // namespace trainscope

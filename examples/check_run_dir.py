@@ -115,6 +115,8 @@ def main():
     examples = [r["examples"] for r in rows if "examples" in r]
     expect(len(examples) == 2, f"expected examples in each of 2 epochs, got {len(examples)}")
 
+    check_tensorboard(run_dir, rows)
+
     if args.kind == "classifier":
         expect("best_val_acc" in summary, "summary lacks best_val_acc")
         expect(any(k.startswith("parameters/") for k in keys), "no weight histograms")
@@ -126,6 +128,32 @@ def main():
         expect(examples and examples[-1]["width"] == 3 * 32 and examples[-1]["height"] == 32,
                "segmentation examples are not (input, output, target) triplets")
     return report()
+
+
+def check_tensorboard(run_dir, rows):
+    """The run's tb/ opens in TensorBoard's reader with the same scalars, histograms and images."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    tb = os.path.join(run_dir, "tb")
+    expect(os.path.isdir(tb) and any(f.startswith("events.out.tfevents.") for f in os.listdir(tb)),
+           "tb/ holds no event file")
+    if failures:
+        return
+    acc = EventAccumulator(tb, size_guidance={"scalars": 0, "histograms": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    for row in rows:
+        for key, value in row.items():
+            if key.startswith("_"):
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                events = [e for e in acc.Scalars(key) if e.step == row["_step"]] if key in tags["scalars"] else []
+                expect(len(events) == 1 and abs(events[0].value - value) <= 1e-6 * max(1.0, abs(value)),
+                       f"tb: scalar {key} at step {row['_step']}")
+            elif isinstance(value, dict) and value.get("_type") == "histogram":
+                events = [e for e in acc.Histograms(key) if e.step == row["_step"]] if key in tags["histograms"] else []
+                expect(len(events) == 1 and list(events[0].histogram_value.bucket) == value["values"],
+                       f"tb: histogram {key} at step {row['_step']}")
+    expect(len(tags["images"]) > 0, "tb: no images")
 
 
 def report():

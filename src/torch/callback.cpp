@@ -95,6 +95,10 @@ struct Callback::Impl {
     if (!run) {
       run = std::make_shared<Run>(options.run);
       owns_run = true;
+      if (options.tensorboard) {
+        run->add_sink(std::make_shared<TensorBoardSink>(tensorboard_log_dir(run->directory()),
+                                                        options.tensorboard_options));
+      }
     }
     return *run;
   }

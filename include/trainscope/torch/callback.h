@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "trainscope/run/run.h"
+#include "trainscope/sinks/tensorboard.h"
 #include "trainscope/torch.h"
 
 namespace trainscope {
@@ -88,6 +89,8 @@ struct CallbackOptions {
   bool compute_flops = false;         // summary "GFLOPs" of one forward pass
   torch::Tensor flops_input;          // the forward pass's input; default: one validation example
   RunOptions run;                     // where and how the run directory is written
+  bool tensorboard = true;            // also write TensorBoard event files to <run>/tb/
+  TensorBoardOptions tensorboard_options;
   std::function<void(const std::string&)> warn;  // default: stderr
 };
 

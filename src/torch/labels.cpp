@@ -50,13 +50,22 @@ LabelTensors labels_from_logits(const torch::Tensor& logits, const torch::Tensor
   return run_labels(logits, &t, options);
 }
 
-SegmentationTensors segmentation_to_rgb(const torch::Tensor& logits_in, ChannelLayout layout, const Palette& palette,
+SegmentationTensors segmentation_to_rgb(const torch::Tensor& logits_in, ChannelLayout layout_in, const Palette& palette,
                                         const torch::Tensor& target_in, const MaskToRgbOptions& options) {
   constexpr const char* kOp = "segmentation_to_rgb";
   detail::check(logits_in.defined(), kOp, "logits", "is undefined");
   detail::check(logits_in.dim() == 4, kOp, "logits", "expected rank 4, got rank ", logits_in.dim());
+  torch::Tensor logits = logits_in;
+  ChannelLayout layout = layout_in;
+  // An [N, C, H, W] tensor in torch's channels_last memory format is an [N, H, W, C] tensor in
+  // memory: read it in place as channels-last instead of copying it.
+  if (layout == ChannelLayout::ChannelsFirst && !logits.is_contiguous() &&
+      logits.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    logits = logits.permute({0, 2, 3, 1});
+    layout = ChannelLayout::ChannelsLast;
+  }
   // CUDA needs contiguous inputs; the CPU path reads any strides in place.
-  const torch::Tensor logits = logits_in.is_cuda() ? logits_in.contiguous() : logits_in;
+  if (logits.is_cuda()) logits = logits.contiguous();
   torch::Tensor target;
   if (target_in.defined()) target = target_in.is_cuda() ? target_in.contiguous() : target_in;
   const bool first = layout == ChannelLayout::ChannelsFirst;

@@ -169,6 +169,11 @@ TEST(SegmentationGpu, AgreesWithTorchArgmaxAndPaletteIndexing) {
   auto classes = logits.argmax(1);
   EXPECT_TRUE(torch::equal(out.rgb, table.cuda().index({classes})));
   EXPECT_TRUE(torch::equal(out.class_counts, torch::bincount(classes.flatten(), {}, 21)));
+  // The same logits in torch's channels_last memory format (read in place as channels-last).
+  auto memory_last = segmentation_to_rgb(logits.contiguous(at::MemoryFormat::ChannelsLast),
+                                         ChannelLayout::ChannelsFirst, p);
+  EXPECT_TRUE(torch::equal(memory_last.rgb, out.rgb));
+  EXPECT_TRUE(torch::equal(memory_last.class_counts, out.class_counts));
 }
 
 // Both ops enqueue only stream work (no allocation, no host sync): they record into a CUDA graph,

@@ -138,7 +138,10 @@ TEST(SegmentationTorch, BothLayoutsMatchArgmaxPaletteAndIoU) {
     auto last = segmentation_to_rgb(logits.permute({0, 2, 3, 1}).contiguous(), ChannelLayout::ChannelsLast, p,
                                     target, opt);
     auto strided = segmentation_to_rgb(logits.permute({0, 2, 3, 1}), ChannelLayout::ChannelsLast, p, target, opt);
-    for (const auto* r : {&first, &last, &strided}) {
+    // torch's channels_last memory format: read in place as channels-last by the adapter.
+    auto memory_last = segmentation_to_rgb(logits.contiguous(at::MemoryFormat::ChannelsLast),
+                                           ChannelLayout::ChannelsFirst, p, target, opt);
+    for (const auto* r : {&first, &last, &strided, &memory_last}) {
       EXPECT_TRUE(torch::equal(r->rgb, expected_rgb)) << c10::toString(dtype);
       EXPECT_TRUE(torch::equal(r->class_counts, expected_counts));
       EXPECT_TRUE(torch::equal(r->intersection, expected_inter));

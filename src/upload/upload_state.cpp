@@ -1,62 +1,14 @@
 #include "upload/upload_state.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "run/file_io.h"
 #include "trainscope/error.h"
 
 namespace trainscope::detail {
-namespace {
-
-[[noreturn]] void fail_io(const std::string& what, const std::string& path) {
-  throw Error("upload: " + what + " '" + path + "': " + std::strerror(errno));
-}
-
-std::string parent_directory(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
-}  // namespace
-
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string temp = path + ".tmp." + std::to_string(getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail_io("cannot create", temp);
-  size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      ::unlink(temp.c_str());
-      fail_io("cannot write", temp);
-    }
-    written += size_t(n);
-  }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    fail_io("cannot fsync", temp);
-  }
-  ::close(fd);
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    ::unlink(temp.c_str());
-    fail_io("cannot rename onto", path);
-  }
-  const int dir = ::open(parent_directory(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);  // makes the rename itself durable
-    ::close(dir);
-  }
-}
 
 UploadState UploadState::load(const std::string& path) {
   UploadState state;
@@ -102,7 +54,7 @@ void UploadState::save(const std::string& path) const {
     j["files"][name] = {{"size", id.size}, {"mtime_ns", id.mtime_ns}, {"inode", id.inode},
                         {"device", id.device}};
   }
-  write_file_atomically(path, j.dump(2) + "\n");
+  write_file_atomic(path, j.dump(2) + "\n");
 }
 
 }  // namespace trainscope::detail

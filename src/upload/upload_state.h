@@ -35,7 +35,4 @@ struct UploadState {
   void save(const std::string& path) const;
 };
 
-// Writes `text` to `path` atomically: temp file in the same directory, fsync, rename, fsync dir.
-void write_file_atomically(const std::string& path, const std::string& text);
-
 }  // namespace trainscope::detail

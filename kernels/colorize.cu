@@ -4,20 +4,13 @@
 #include <cstdint>
 
 #include "cuda_check.cuh"
+#include "palette_param.cuh"
 
 namespace trainscope::kernels {
 namespace {
 
 constexpr int kThreads = 256;
 constexpr int kPixelsPerThread = 4;  // 4 pixels = 12 output bytes = three aligned 32-bit stores
-
-// Passed by value: the palette rides in the kernel's parameter space (≤ 3 KiB), so no device
-// allocation or copy is needed per call and the launch is graph-capturable as is.
-struct PaletteParam {
-  uint8_t rgb[Palette::kMaxClasses * 3];
-  int size;
-  uint8_t ignore[3];
-};
 
 // The 4 ids of a group with one vector load (int64: two 16-byte loads; int32: one 16-byte load;
 // uint8: one 4-byte load) instead of four scalar ones. `first` is a multiple of 4.
@@ -127,16 +120,7 @@ void launch_mask_to_rgb(const void* mask, DType mask_dtype, int64_t pixels, cons
   if (ignored) TS_CUDA_CHECK(cudaMemsetAsync(ignored, 0, sizeof(int64_t), s));
   if (pixels == 0) return;
 
-  PaletteParam param{};
-  param.size = palette.size();
-  for (int i = 0; i < palette.size(); ++i) {
-    param.rgb[3 * i + 0] = palette[i].r;
-    param.rgb[3 * i + 1] = palette[i].g;
-    param.rgb[3 * i + 2] = palette[i].b;
-  }
-  param.ignore[0] = ignore_color.r;
-  param.ignore[1] = ignore_color.g;
-  param.ignore[2] = ignore_color.b;
+  const PaletteParam param = make_palette_param(palette, ignore_color);
 
   switch (mask_dtype) {
     case DType::UInt8: launch_typed<uint8_t>(mask, pixels, param, rgb, ignored, s); break;

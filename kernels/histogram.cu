@@ -108,45 +108,12 @@ __device__ __forceinline__ void block_chunk_range(int64_t chunks, int64_t* first
 
 // ---- pass 1: counts, sums, min, max --------------------------------------------------------
 
-struct StatsPartial {
-  unsigned long long count, nan_count, pos_inf_count, neg_inf_count;
-  double sum, sum_squares, min, max;
-
-  __device__ void reset() {
-    count = nan_count = pos_inf_count = neg_inf_count = 0;
-    sum = sum_squares = 0;
-    min = hm::double_from_bits(0x7ff0000000000000ull);   // +Inf
-    max = hm::double_from_bits(0xfff0000000000000ull);   // −Inf
-  }
-  __device__ __forceinline__ void operator()(double v) {
-    if (hm::is_finite(v)) {
-      v += 0.0;  // −0 → +0: min and max never depend on the order zeros of both signs arrive in
-      ++count;
-      sum += v;
-      sum_squares += v * v;
-      min = v < min ? v : min;
-      max = v > max ? v : max;
-    } else if (hm::is_nan(v)) {
-      ++nan_count;
-    } else if (v > 0) {
-      ++pos_inf_count;
-    } else {
-      ++neg_inf_count;
-    }
-  }
-};
+using hm::StatsPartial;
 
 struct MergeStats {
   __device__ StatsPartial operator()(const StatsPartial& a, const StatsPartial& b) const {
-    StatsPartial r;
-    r.count = a.count + b.count;
-    r.nan_count = a.nan_count + b.nan_count;
-    r.pos_inf_count = a.pos_inf_count + b.pos_inf_count;
-    r.neg_inf_count = a.neg_inf_count + b.neg_inf_count;
-    r.sum = a.sum + b.sum;
-    r.sum_squares = a.sum_squares + b.sum_squares;
-    r.min = b.min < a.min ? b.min : a.min;
-    r.max = b.max > a.max ? b.max : a.max;
+    StatsPartial r = a;
+    r.absorb(b);
     return r;
   }
 };

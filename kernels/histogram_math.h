@@ -127,6 +127,46 @@ TS_HD int bin_of(const BinRule& r, double v) {
   return int(x);  // x ≥ 0: truncation is floor
 }
 
+// Pass 1 of one worker (a CUDA thread, a CPU task) for one tensor, merged into the tensor's
+// accumulators; one definition so both devices count, sum and order values alike.
+struct StatsPartial {
+  unsigned long long count, nan_count, pos_inf_count, neg_inf_count;
+  double sum, sum_squares, min, max;
+
+  TS_HD void reset() {
+    count = nan_count = pos_inf_count = neg_inf_count = 0;
+    sum = sum_squares = 0;
+    min = double_from_bits(0x7ff0000000000000ull);  // +Inf
+    max = double_from_bits(0xfff0000000000000ull);  // −Inf
+  }
+  TS_HD void operator()(double v) {
+    if (is_finite(v)) {
+      v += 0.0;  // −0 → +0: min and max never depend on the order zeros of both signs arrive in
+      ++count;
+      sum += v;
+      sum_squares += v * v;
+      min = v < min ? v : min;
+      max = v > max ? v : max;
+    } else if (is_nan(v)) {
+      ++nan_count;
+    } else if (v > 0) {
+      ++pos_inf_count;
+    } else {
+      ++neg_inf_count;
+    }
+  }
+  TS_HD void absorb(const StatsPartial& o) {
+    count += o.count;
+    nan_count += o.nan_count;
+    pos_inf_count += o.pos_inf_count;
+    neg_inf_count += o.neg_inf_count;
+    sum += o.sum;
+    sum_squares += o.sum_squares;
+    min = o.min < min ? o.min : min;
+    max = o.max > max ? o.max : max;
+  }
+};
+
 // Per-tensor accumulators, laid out identically in the CUDA workspace and the pinned result
 // buffer (the device copies them to the host as they are) and filled the same way on the CPU.
 struct TensorAccumulators {

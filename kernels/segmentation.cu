@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "cuda_check.cuh"
+#include "palette_param.cuh"
 #include "float_loads.cuh"
 #include "logit_math.h"
 #include "resident_grid.cuh"
@@ -21,14 +22,6 @@ constexpr int kThreads = 256;
 constexpr int kUnrollPlanes = 4;  // planes loaded before they are compared (loads in flight)
 // Per-block counters live in shared memory while 3·C of them fit in this many bytes.
 constexpr int kSharedCounterBytes = 32 * 1024;
-
-// Passed by value: the palette rides in the kernel's parameter space, so no device allocation or
-// copy is needed per call and the launch is graph-capturable as is.
-struct PaletteParam {
-  uint8_t rgb[Palette::kMaxClasses * 3];
-  int size;
-  uint8_t ignore[3];
-};
 
 // Block-wide counters: shared when they fit, else straight to the (zeroed) global outputs.
 struct Counters {
@@ -265,16 +258,7 @@ void launch_segmentation_to_rgb(const SegmentationLaunch& args, const Palette& p
   }
   if (args.images * args.pixels_per_image == 0) return;
 
-  PaletteParam param{};
-  param.size = palette.size();
-  for (int i = 0; i < palette.size(); ++i) {
-    param.rgb[3 * i + 0] = palette[i].r;
-    param.rgb[3 * i + 1] = palette[i].g;
-    param.rgb[3 * i + 2] = palette[i].b;
-  }
-  param.ignore[0] = ignore_color.r;
-  param.ignore[1] = ignore_color.g;
-  param.ignore[2] = ignore_color.b;
+  const PaletteParam param = make_palette_param(palette, ignore_color);
 
   Counters counters{};
   counters.classes = args.classes;

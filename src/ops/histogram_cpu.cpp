@@ -77,40 +77,10 @@ void visit_chunk(const TensorView& t, const StridedIndexer& index, int64_t begin
   }
 }
 
-// Pass 1 of one worker for one tensor (the device kernel's per-thread partial, merged alike).
-struct StatsPartial {
-  unsigned long long count = 0, nan_count = 0, pos_inf_count = 0, neg_inf_count = 0;
-  double sum = 0, sum_squares = 0;
-  double min = std::numeric_limits<double>::infinity();
-  double max = -std::numeric_limits<double>::infinity();
-
-  TS_ALWAYS_INLINE void operator()(double v) {
-    if (hm::is_finite(v)) {
-      v += 0.0;  // −0 → +0, as on the device
-      ++count;
-      sum += v;
-      sum_squares += v * v;
-      min = v < min ? v : min;
-      max = v > max ? v : max;
-    } else if (hm::is_nan(v)) {
-      ++nan_count;
-    } else if (v > 0) {
-      ++pos_inf_count;
-    } else {
-      ++neg_inf_count;
-    }
-  }
-  StatsPartial lane(int) const { return StatsPartial(); }
-  void absorb(const StatsPartial& o) {
-    count += o.count;
-    nan_count += o.nan_count;
-    pos_inf_count += o.pos_inf_count;
-    neg_inf_count += o.neg_inf_count;
-    sum += o.sum;
-    sum_squares += o.sum_squares;
-    min = o.min < min ? o.min : min;
-    max = o.max > max ? o.max : max;
-  }
+// Pass 1 of one worker for one tensor: the device's per-thread partial, with the CPU's lanes.
+struct StatsWorker : hm::StatsPartial {
+  StatsWorker() { reset(); }
+  StatsWorker lane(int) const { return StatsWorker(); }
   void merge_into(TensorAccumulators& a) const {
     a.nan_count += nan_count;
     a.pos_inf_count += pos_inf_count;
@@ -163,12 +133,12 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
 
   // Pass 1: counts, sums, min and max.
   over_chunk_ranges(chunks.size(), [&](int64_t first, int64_t last) {
-    StatsPartial mine;
+    StatsWorker mine;
     int current = chunks[std::size_t(first)].tensor;
     auto merge = [&] {
       std::lock_guard<std::mutex> lock(merge_mutex);
       mine.merge_into(acc[current]);
-      mine = StatsPartial();
+      mine = StatsWorker();
     };
     for (int64_t c = first; c < last; ++c) {
       const HistogramChunk& chunk = chunks[std::size_t(c)];

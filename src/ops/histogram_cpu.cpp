@@ -1,11 +1,17 @@
 #include "ops/histogram_cpu.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <limits>
+#include <memory>
 #include <mutex>
+#include <string>
+#include <thread>
 
 #include "common/parallel.h"
 #include "common/strided.h"
+#include "ops/histogram_cpu_avx512.h"
 #include "trainscope/error.h"
 
 namespace trainscope::detail {
@@ -116,56 +122,157 @@ struct BinPartial {
   void absorb(const BinPartial& o) { centered_squares += o.centered_squares; }
 };
 
-// Runs work(first_chunk, last_chunk) over contiguous ranges of chunks on the pool.
-template <typename Work>
-void over_chunk_ranges(std::size_t num_chunks, const Work& work) {
-  parallel_for(static_cast<int64_t>(num_chunks), 8, [&](int64_t first, int64_t last) { work(first, last); });
+// Whether the AVX-512 kernels run: the CPU has them, and TRAINSCOPE_CPU_SIMD is not "0" (a switch
+// for comparing against the scalar path and for ruling the kernels out when debugging).
+bool use_avx512() {
+  if (!avx512::available()) return false;
+  const char* env = std::getenv("TRAINSCOPE_CPU_SIMD");
+  return !(env && std::string(env) == "0");
+}
+
+// The packed layout the AVX-512 kernels read, if this tensor has one.
+bool packed_kind(const TensorView& t, avx512::Packed& kind) {
+  if (!t.is_contiguous()) return false;
+  switch (t.dtype) {
+    case DType::Float32: kind = avx512::Packed::Float32; return true;
+    case DType::Float16: kind = avx512::Packed::Float16; return true;
+    case DType::BFloat16: kind = avx512::Packed::BFloat16; return true;
+    default: return false;
+  }
+}
+
+// A unit of work: pass 1 or pass 2 over the chunks [first, last).
+struct WorkItem {
+  int64_t first, last;
+  bool bin_pass;
+};
+
+// Both passes as one ordered list of items that the workers claim in order. The data are read
+// in windows of about kWindowBytes: pass 1 of window w, then pass 2 of the tensors whose last
+// chunk lay in window w − 1, then pass 1 of window w + 1, ... so pass 2 finds its data still in
+// cache, and one worker's compute-bound binning overlaps another's memory-bound pass 1. Every
+// pass-2 item comes after all pass-1 items of its tensors, so a worker that waits for a tensor's
+// statistics waits only on items other workers already hold: no deadlock, whatever the number
+// of workers (one runs the list in order).
+std::vector<WorkItem> schedule(const std::vector<TensorView>& tensors, const std::vector<HistogramChunk>& chunks) {
+  constexpr int64_t kWindowBytes = int64_t(1) << 20;
+  constexpr int64_t kItemElements = hm::kHistogramChunkElements;  // tiny chunks are grouped
+  std::vector<WorkItem> items;
+  auto add_range = [&](int64_t first, int64_t last, bool bin_pass) {
+    int64_t begin = first, elements = 0;
+    for (int64_t c = first; c < last; ++c) {
+      const HistogramChunk& chunk = chunks[std::size_t(c)];
+      elements += chunk.end - chunk.begin;
+      if (elements >= kItemElements || c + 1 == last) {
+        items.push_back({begin, c + 1, bin_pass});
+        begin = c + 1;
+        elements = 0;
+      }
+    }
+  };
+  const int64_t n = static_cast<int64_t>(chunks.size());
+  int64_t window_begin = 0;
+  int64_t pending_bins_begin = 0;  // chunks [pending_bins_begin, window_begin) await pass 2
+  while (window_begin < n) {
+    int64_t window_end = window_begin, bytes = 0;
+    while (window_end < n && (window_end == window_begin || bytes < kWindowBytes)) {
+      const HistogramChunk& chunk = chunks[std::size_t(window_end)];
+      bytes += (chunk.end - chunk.begin) * int64_t(element_size(tensors[std::size_t(chunk.tensor)].dtype));
+      ++window_end;
+    }
+    add_range(window_begin, window_end, false);
+    // Pass 2 of the tensors complete before this window: up to the first chunk of the tensor
+    // the window started in (it may continue here).
+    int64_t complete_end = window_begin;
+    while (complete_end > pending_bins_begin &&
+           chunks[std::size_t(complete_end - 1)].tensor == chunks[std::size_t(window_begin)].tensor) {
+      --complete_end;
+    }
+    add_range(pending_bins_begin, complete_end, true);
+    pending_bins_begin = complete_end;
+    window_begin = window_end;
+  }
+  add_range(pending_bins_begin, n, true);
+  return items;
+}
+
+// Waits until `flag` is set by another worker: spins briefly (the wait is usually one chunk's
+// work), then yields so an oversubscribed machine still makes progress.
+void wait_for(const std::atomic<int>& flag) {
+  for (int spins = 0; !flag.load(std::memory_order_acquire); ++spins) {
+    if (spins > 256) std::this_thread::yield();
+  }
 }
 
 }  // namespace
 
 void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<HistogramChunk>& chunks,
                    int bins, TensorAccumulators* acc, unsigned long long* counts) {
+  const std::size_t num_tensors = tensors.size();
   std::vector<StridedIndexer> indexers;
-  indexers.reserve(tensors.size());
+  indexers.reserve(num_tensors);
   for (const auto& t : tensors) indexers.emplace_back(t);
+  const bool simd = use_avx512();
+  std::vector<avx512::Packed> kinds(num_tensors);
+  std::vector<char> packed(num_tensors, 0);
+  for (std::size_t i = 0; i < num_tensors; ++i) packed[i] = simd && packed_kind(tensors[i], kinds[i]);
+
+  // Per tensor: pass-1 chunks still to merge, and once they are all in, the bin rule and mean
+  // (written under merge_mutex by the worker that merged last, published through `ready`).
+  std::vector<int64_t> stats_pending(num_tensors, 0);
+  for (const HistogramChunk& c : chunks) ++stats_pending[std::size_t(c.tensor)];
+  std::vector<hm::BinRule> rules(num_tensors);
+  std::vector<double> means(num_tensors, 0.0);
+  std::unique_ptr<std::atomic<int>[]> ready(new std::atomic<int>[num_tensors]);
+  for (std::size_t i = 0; i < num_tensors; ++i) ready[i].store(0, std::memory_order_relaxed);
   std::mutex merge_mutex;
 
-  // Pass 1: counts, sums, min and max.
-  over_chunk_ranges(chunks.size(), [&](int64_t first, int64_t last) {
-    StatsWorker mine;
-    int current = chunks[std::size_t(first)].tensor;
-    auto merge = [&] {
+  const std::vector<WorkItem> items = schedule(tensors, chunks);
+  std::atomic<std::size_t> next_item{0};
+
+  auto merge_stats = [&](int tensor, const StatsWorker& partial, int64_t merged_chunks) {
+    bool complete;
+    {
       std::lock_guard<std::mutex> lock(merge_mutex);
-      mine.merge_into(acc[current]);
-      mine = StatsWorker();
-    };
-    for (int64_t c = first; c < last; ++c) {
+      TensorAccumulators& a = acc[tensor];
+      partial.merge_into(a);
+      complete = (stats_pending[std::size_t(tensor)] -= merged_chunks) == 0;
+      if (complete && a.count) {
+        rules[std::size_t(tensor)] =
+            hm::make_bin_rule(hm::from_order_key(~a.min_key), hm::from_order_key(a.max_key), bins);
+        means[std::size_t(tensor)] = a.sum / double(a.count);
+      }
+    }
+    if (complete) ready[std::size_t(tensor)].store(1, std::memory_order_release);
+  };
+
+  auto run_stats = [&](const WorkItem& item) {
+    StatsWorker mine;
+    int current = chunks[std::size_t(item.first)].tensor;
+    int64_t merged_chunks = 0;
+    for (int64_t c = item.first; c < item.last; ++c) {
       const HistogramChunk& chunk = chunks[std::size_t(c)];
       if (chunk.tensor != current) {
-        merge();
+        merge_stats(current, mine, merged_chunks);
+        mine = StatsWorker();
+        merged_chunks = 0;
         current = chunk.tensor;
       }
-      visit_chunk(tensors[std::size_t(chunk.tensor)], indexers[std::size_t(chunk.tensor)], chunk.begin,
-                  chunk.end, mine);
+      const std::size_t t = std::size_t(chunk.tensor);
+      if (packed[t]) {
+        avx512::accumulate_stats(kinds[t], tensors[t].data, chunk.begin, chunk.end, mine);
+      } else {
+        visit_chunk(tensors[t], indexers[t], chunk.begin, chunk.end, mine);
+      }
+      ++merged_chunks;
     }
-    merge();
-  });
+    merge_stats(current, mine, merged_chunks);
+  };
 
-  // Pass 2: bins, with each tensor's rule from pass 1.
-  std::vector<hm::BinRule> rules(tensors.size());
-  std::vector<double> means(tensors.size(), 0.0);
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    if (acc[i].count == 0) continue;
-    rules[i] = hm::make_bin_rule(hm::from_order_key(~acc[i].min_key), hm::from_order_key(acc[i].max_key), bins);
-    means[i] = acc[i].sum / double(acc[i].count);
-  }
-  over_chunk_ranges(chunks.size(), [&](int64_t first, int64_t last) {
-    constexpr int kLanes = 4;
-    std::vector<unsigned long long> hist(std::size_t(kLanes * bins), 0);
-    BinPartial mine;
-    mine.hist = hist.data();
-    mine.bins = bins;
+  auto run_bins = [&](const WorkItem& item, std::vector<unsigned long long>& hist) {
+    constexpr int kLanes = 4;  // sub-histograms of the scalar visitor
+    std::fill(hist.begin(), hist.end(), 0ull);
+    double centered = 0;
     int current = -1;
     auto merge = [&] {
       if (current < 0) return;
@@ -173,23 +280,45 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
       unsigned long long* dst = counts + std::size_t(current) * std::size_t(bins);
       for (int k = 0; k < kLanes; ++k)
         for (int b = 0; b < bins; ++b) dst[b] += hist[std::size_t(k * bins + b)];
-      acc[current].centered_squares += mine.centered_squares;
+      acc[current].centered_squares += centered;
       std::fill(hist.begin(), hist.end(), 0ull);
-      mine.centered_squares = 0;
+      centered = 0;
     };
-    for (int64_t c = first; c < last; ++c) {
+    for (int64_t c = item.first; c < item.last; ++c) {
       const HistogramChunk& chunk = chunks[std::size_t(c)];
+      const std::size_t t = std::size_t(chunk.tensor);
       if (chunk.tensor != current) {
         merge();
         current = chunk.tensor;
-        mine.rule = rules[std::size_t(current)];
-        mine.mean = means[std::size_t(current)];
+        wait_for(ready[t]);
       }
-      if (acc[current].count == 0) continue;
-      visit_chunk(tensors[std::size_t(chunk.tensor)], indexers[std::size_t(chunk.tensor)], chunk.begin,
-                  chunk.end, mine);
+      if (acc[t].count == 0) continue;  // no finite value: statistics only
+      const hm::BinRule& rule = rules[t];
+      if (packed[t] && !rule.wide && rule.bins <= avx512::kMaxBins) {
+        avx512::accumulate_bins(kinds[t], tensors[t].data, chunk.begin, chunk.end, rule, means[t], hist.data(),
+                                centered);
+      } else {
+        BinPartial visitor;
+        visitor.rule = rule;
+        visitor.mean = means[t];
+        visitor.hist = hist.data();
+        visitor.bins = bins;
+        visit_chunk(tensors[t], indexers[t], chunk.begin, chunk.end, visitor);
+        centered += visitor.centered_squares;
+      }
     }
     merge();
+  };
+
+  const int workers = std::max(1, std::min<int>(cpu_threads(), static_cast<int>(items.size())));
+  parallel_for(workers, 1, [&](int64_t, int64_t) {
+    std::vector<unsigned long long> hist(std::size_t(4 * bins), 0);
+    for (;;) {
+      const std::size_t i = next_item.fetch_add(1, std::memory_order_relaxed);
+      if (i >= items.size()) return;
+      if (items[i].bin_pass) run_bins(items[i], hist);
+      else run_stats(items[i]);
+    }
   });
 }
 

@@ -141,58 +141,25 @@ bool packed_kind(const TensorView& t, avx512::Packed& kind) {
   }
 }
 
-// A unit of work: pass 1 or pass 2 over the chunks [first, last).
+// A unit of work: both passes over the chunks [first, last), about kItemElements elements (tiny
+// chunks are grouped).
 struct WorkItem {
   int64_t first, last;
-  bool bin_pass;
 };
 
-// Both passes as one ordered list of items that the workers claim in order. The data are read
-// in windows of about kWindowBytes: pass 1 of window w, then pass 2 of the tensors whose last
-// chunk lay in window w − 1, then pass 1 of window w + 1, ... so pass 2 finds its data still in
-// cache, and one worker's compute-bound binning overlaps another's memory-bound pass 1. Every
-// pass-2 item comes after all pass-1 items of its tensors, so a worker that waits for a tensor's
-// statistics waits only on items other workers already hold: no deadlock, whatever the number
-// of workers (one runs the list in order).
-std::vector<WorkItem> schedule(const std::vector<TensorView>& tensors, const std::vector<HistogramChunk>& chunks) {
-  constexpr int64_t kWindowBytes = int64_t(1) << 20;
-  constexpr int64_t kItemElements = hm::kHistogramChunkElements;  // tiny chunks are grouped
+std::vector<WorkItem> work_items(const std::vector<HistogramChunk>& chunks) {
+  constexpr int64_t kItemElements = hm::kHistogramChunkElements;
   std::vector<WorkItem> items;
-  auto add_range = [&](int64_t first, int64_t last, bool bin_pass) {
-    int64_t begin = first, elements = 0;
-    for (int64_t c = first; c < last; ++c) {
-      const HistogramChunk& chunk = chunks[std::size_t(c)];
-      elements += chunk.end - chunk.begin;
-      if (elements >= kItemElements || c + 1 == last) {
-        items.push_back({begin, c + 1, bin_pass});
-        begin = c + 1;
-        elements = 0;
-      }
-    }
-  };
+  int64_t first = 0, elements = 0;
   const int64_t n = static_cast<int64_t>(chunks.size());
-  int64_t window_begin = 0;
-  int64_t pending_bins_begin = 0;  // chunks [pending_bins_begin, window_begin) await pass 2
-  while (window_begin < n) {
-    int64_t window_end = window_begin, bytes = 0;
-    while (window_end < n && (window_end == window_begin || bytes < kWindowBytes)) {
-      const HistogramChunk& chunk = chunks[std::size_t(window_end)];
-      bytes += (chunk.end - chunk.begin) * int64_t(element_size(tensors[std::size_t(chunk.tensor)].dtype));
-      ++window_end;
+  for (int64_t c = 0; c < n; ++c) {
+    elements += chunks[std::size_t(c)].end - chunks[std::size_t(c)].begin;
+    if (elements >= kItemElements || c + 1 == n) {
+      items.push_back({first, c + 1});
+      first = c + 1;
+      elements = 0;
     }
-    add_range(window_begin, window_end, false);
-    // Pass 2 of the tensors complete before this window: up to the first chunk of the tensor
-    // the window started in (it may continue here).
-    int64_t complete_end = window_begin;
-    while (complete_end > pending_bins_begin &&
-           chunks[std::size_t(complete_end - 1)].tensor == chunks[std::size_t(window_begin)].tensor) {
-      --complete_end;
-    }
-    add_range(pending_bins_begin, complete_end, true);
-    pending_bins_begin = complete_end;
-    window_begin = window_end;
   }
-  add_range(pending_bins_begin, n, true);
   return items;
 }
 
@@ -227,7 +194,7 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
   for (std::size_t i = 0; i < num_tensors; ++i) ready[i].store(0, std::memory_order_relaxed);
   std::mutex merge_mutex;
 
-  const std::vector<WorkItem> items = schedule(tensors, chunks);
+  const std::vector<WorkItem> items = work_items(chunks);
   std::atomic<std::size_t> next_item{0};
 
   auto merge_stats = [&](int tensor, const StatsWorker& partial, int64_t merged_chunks) {
@@ -269,7 +236,13 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
     merge_stats(current, mine, merged_chunks);
   };
 
-  auto run_bins = [&](const WorkItem& item, std::vector<unsigned long long>& hist) {
+  // Whether pass 2 of the item can start: every tensor it touches has all its statistics.
+  auto bins_ready = [&](const WorkItem& item) {
+    return ready[std::size_t(chunks[std::size_t(item.first)].tensor)].load(std::memory_order_acquire) &&
+           ready[std::size_t(chunks[std::size_t(item.last - 1)].tensor)].load(std::memory_order_acquire);
+  };
+
+  auto run_bins = [&](const WorkItem& item, std::vector<unsigned long long>& hist, avx512::Prefetch upcoming) {
     constexpr int kLanes = 4;  // sub-histograms of the scalar visitor
     std::fill(hist.begin(), hist.end(), 0ull);
     double centered = 0;
@@ -295,8 +268,10 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
       if (acc[t].count == 0) continue;  // no finite value: statistics only
       const hm::BinRule& rule = rules[t];
       if (packed[t] && !rule.wide && rule.bins <= avx512::kMaxBins) {
-        avx512::accumulate_bins(kinds[t], tensors[t].data, chunk.begin, chunk.end, rule, means[t], hist.data(),
-                                centered);
+        const bool all_finite = acc[t].nan_count + acc[t].pos_inf_count + acc[t].neg_inf_count == 0;
+        avx512::accumulate_bins(kinds[t], tensors[t].data, chunk.begin, chunk.end, rule, means[t], all_finite,
+                                hist.data(), centered, upcoming);
+        upcoming = {};
       } else {
         BinPartial visitor;
         visitor.rule = rule;
@@ -310,14 +285,47 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
     merge();
   };
 
+  // The data of an item a worker is about to read in pass 1, for pass 2 to prefetch meanwhile.
+  auto data_of = [&](std::size_t i) {
+    avx512::Prefetch p;
+    if (i >= items.size()) return p;
+    const HistogramChunk& chunk = chunks[std::size_t(items[i].first)];
+    const TensorView& t = tensors[std::size_t(chunk.tensor)];
+    if (!t.is_contiguous()) return p;
+    const int64_t element_bytes = static_cast<int64_t>(element_size(t.dtype));
+    p.data = static_cast<const char*>(t.data) + chunk.begin * element_bytes;
+    p.bytes = (chunk.end - chunk.begin) * element_bytes;
+    return p;
+  };
+
+  // Each worker claims items in order, runs pass 1 on each, and runs pass 2 on its own earlier
+  // items as soon as their tensors are complete: pass 2 then rereads data this core has just
+  // read (still in its cache), and its compute hides the memory latency of the next claimed
+  // item, which it prefetches meanwhile. Nothing waits before a worker's last claim, so any number
+  // of workers (one runs everything in order) finishes; only the final pass-2 items wait for
+  // other workers' pass 1 of the same tensors.
   const int workers = std::max(1, std::min<int>(cpu_threads(), static_cast<int>(items.size())));
   parallel_for(workers, 1, [&](int64_t, int64_t) {
     std::vector<unsigned long long> hist(std::size_t(4 * bins), 0);
-    for (;;) {
-      const std::size_t i = next_item.fetch_add(1, std::memory_order_relaxed);
-      if (i >= items.size()) return;
-      if (items[i].bin_pass) run_bins(items[i], hist);
-      else run_stats(items[i]);
+    std::vector<std::size_t> pending;  // this worker's items awaiting pass 2, in order
+    std::size_t done = 0;              // pending[0, done) have had pass 2
+    std::size_t next = next_item.fetch_add(1, std::memory_order_relaxed);
+    while (next < items.size()) {
+      const std::size_t current = next;
+      run_stats(items[current]);
+      pending.push_back(current);
+      next = next_item.fetch_add(1, std::memory_order_relaxed);
+      avx512::Prefetch upcoming = data_of(next);
+      while (done < pending.size() && bins_ready(items[pending[done]])) {
+        run_bins(items[pending[done++]], hist, upcoming);
+        upcoming = {};
+      }
+    }
+    for (; done < pending.size(); ++done) {
+      const WorkItem& item = items[pending[done]];
+      wait_for(ready[std::size_t(chunks[std::size_t(item.first)].tensor)]);
+      wait_for(ready[std::size_t(chunks[std::size_t(item.last - 1)].tensor)]);
+      run_bins(item, hist, {});
     }
   });
 }

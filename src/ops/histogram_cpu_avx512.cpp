@@ -24,26 +24,10 @@ namespace hm = histogram_math;
 // fpclass categories: QNaN | SNaN, +Inf, −Inf.
 constexpr int kNaN = 0x81, kPosInf = 0x08, kNegInf = 0x10, kNonFinite = kNaN | kPosInf | kNegInf;
 
-// Lanes [0, remaining) of a 16-element step (all 16 when remaining ≥ 16, none when ≤ 0).
+// Lanes [0, remaining) of a 16-element step (all 16 when remaining ≥ 16).
 TS_AVX512 __mmask16 lanes_in_range(int64_t remaining) {
   if (remaining >= 16) return 0xFFFF;
-  if (remaining <= 0) return 0;
   return static_cast<__mmask16>((1u << remaining) - 1u);
-}
-
-// 16 elements from data[i] as floats (exact for all three kinds); lanes outside `valid` are 0.
-template <Packed K>
-TS_AVX512 __m512 load16(const void* data, int64_t i, __mmask16 valid) {
-  if constexpr (K == Packed::Float32) {
-    return _mm512_maskz_loadu_ps(valid, static_cast<const float*>(data) + i);
-  } else {
-    const __m256i bits = _mm256_maskz_loadu_epi16(valid, static_cast<const uint16_t*>(data) + i);
-    if constexpr (K == Packed::Float16) {
-      return _mm512_cvtph_ps(bits);
-    } else {  // bf16 is the upper half of a float
-      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
-    }
-  }
 }
 
 TS_AVX512 __m512d low_half_to_double(__m512 x) { return _mm512_cvtps_pd(_mm512_castps512_ps256(x)); }
@@ -51,52 +35,115 @@ TS_AVX512 __m512d high_half_to_double(__m512 x) {
   return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
 }
 
-template <Packed K>
-TS_AVX512 void stats_run(const void* data, int64_t begin, int64_t end, hm::StatsPartial& out) {
-  const __m512 zero = _mm512_setzero_ps();
-  __m512d sum_lo = _mm512_setzero_pd(), sum_hi = sum_lo, squares_lo = sum_lo, squares_hi = sum_lo;
-  __m512 min = _mm512_set1_ps(__builtin_inff()), max = _mm512_set1_ps(-__builtin_inff());
+// 16 elements from data[i], as floats (x) and as doubles (low: lanes 0-7, high: 8-15); exact for
+// all three kinds. Full: all 16 lie in range; otherwise lanes outside `valid` read as 0.
+template <Packed K, bool Full>
+TS_AVX512 void load16(const void* data, int64_t i, __mmask16 valid, __m512& x, __m512d& low, __m512d& high) {
+  if constexpr (K == Packed::Float32 && Full) {
+    // Converting straight from memory saves the cross-lane extract of the upper half.
+    const float* p = static_cast<const float*>(data) + i;
+    x = _mm512_loadu_ps(p);
+    low = _mm512_cvtps_pd(_mm256_loadu_ps(p));
+    high = _mm512_cvtps_pd(_mm256_loadu_ps(p + 8));
+    return;
+  } else if constexpr (K == Packed::Float32) {
+    x = _mm512_maskz_loadu_ps(valid, static_cast<const float*>(data) + i);
+  } else {
+    const __m256i bits = Full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(data) + i))
+                              : _mm256_maskz_loadu_epi16(valid, static_cast<const uint16_t*>(data) + i);
+    if constexpr (K == Packed::Float16) {
+      x = _mm512_cvtph_ps(bits);
+    } else {  // bf16 is the upper half of a float
+      x = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+    }
+  }
+  low = low_half_to_double(x);
+  high = high_half_to_double(x);
+}
+
+// Pass 1 of one run.
+struct StatsLanes {
+  __m512d sum_low, sum_high, squares_low, squares_high;
+  __m512 min, max;
   unsigned long long finite = 0, nan = 0, pos_inf = 0, neg_inf = 0;
-  for (int64_t i = begin; i < end; i += 16) {
-    const __mmask16 valid = lanes_in_range(end - i);
-    __m512 x = load16<K>(data, i, valid);
+
+  TS_AVX512 StatsLanes() {
+    sum_low = sum_high = squares_low = squares_high = _mm512_setzero_pd();
+    min = _mm512_set1_ps(__builtin_inff());
+    max = _mm512_set1_ps(-__builtin_inff());
+  }
+
+  template <Packed K, bool Full>
+  TS_AVX512 void step(const void* data, int64_t i, __mmask16 valid) {
+    __m512 x;
+    __m512d low, high;
+    load16<K, Full>(data, i, valid, x, low, high);
     const __mmask16 special = _mm512_mask_fpclass_ps_mask(valid, x, kNonFinite);
-    if (special) {  // rare: count the kinds of non-finite values
+    if (Full && !special) {
+      finite += 16;
+    } else {  // the tail, or non-finite values (rare): count and drop them
       nan += __builtin_popcount(_mm512_mask_fpclass_ps_mask(valid, x, kNaN));
       pos_inf += __builtin_popcount(_mm512_mask_fpclass_ps_mask(valid, x, kPosInf));
       neg_inf += __builtin_popcount(_mm512_mask_fpclass_ps_mask(valid, x, kNegInf));
+      const __mmask16 ok = valid & static_cast<__mmask16>(~special);
+      finite += __builtin_popcount(ok);
+      x = _mm512_maskz_mov_ps(ok, x);
+      low = low_half_to_double(x);
+      high = high_half_to_double(x);
+      // Zeroed lanes must not reach the minimum and maximum.
+      x = _mm512_mask_mov_ps(_mm512_set1_ps(__builtin_inff()), ok, x);
+      min = _mm512_min_ps(min, x);
+      x = _mm512_mask_mov_ps(_mm512_set1_ps(-__builtin_inff()), ok, x);
+      max = _mm512_max_ps(max, x);
+      accumulate(low, high);
+      return;
     }
-    const __mmask16 ok = valid & static_cast<__mmask16>(~special);
-    finite += __builtin_popcount(ok);
-    x = _mm512_maskz_add_ps(ok, x, zero);  // −0 → +0 as in StatsPartial; others → 0
-    min = _mm512_mask_min_ps(min, ok, min, x);
-    max = _mm512_mask_max_ps(max, ok, max, x);
-    const __m512d lo = low_half_to_double(x), hi = high_half_to_double(x);
-    sum_lo = _mm512_add_pd(sum_lo, lo);
-    sum_hi = _mm512_add_pd(sum_hi, hi);
-    squares_lo = _mm512_fmadd_pd(lo, lo, squares_lo);
-    squares_hi = _mm512_fmadd_pd(hi, hi, squares_hi);
+    min = _mm512_min_ps(min, x);
+    max = _mm512_max_ps(max, x);
+    accumulate(low, high);
   }
-  hm::StatsPartial mine;
-  mine.count = finite;
-  mine.nan_count = nan;
-  mine.pos_inf_count = pos_inf;
-  mine.neg_inf_count = neg_inf;
-  mine.sum = _mm512_reduce_add_pd(_mm512_add_pd(sum_lo, sum_hi));
-  mine.sum_squares = _mm512_reduce_add_pd(_mm512_add_pd(squares_lo, squares_hi));
-  mine.min = _mm512_reduce_min_ps(min);  // ±Inf when no finite value: the identities of the merge
-  mine.max = _mm512_reduce_max_ps(max);
-  out.absorb(mine);
+
+  TS_AVX512 void accumulate(__m512d low, __m512d high) {
+    sum_low = _mm512_add_pd(sum_low, low);
+    sum_high = _mm512_add_pd(sum_high, high);
+    squares_low = _mm512_fmadd_pd(low, low, squares_low);
+    squares_high = _mm512_fmadd_pd(high, high, squares_high);
+  }
+
+  TS_AVX512 void absorb_into(hm::StatsPartial& out) const {
+    hm::StatsPartial mine;
+    mine.count = finite;
+    mine.nan_count = nan;
+    mine.pos_inf_count = pos_inf;
+    mine.neg_inf_count = neg_inf;
+    mine.sum = _mm512_reduce_add_pd(_mm512_add_pd(sum_low, sum_high));
+    mine.sum_squares = _mm512_reduce_add_pd(_mm512_add_pd(squares_low, squares_high));
+    // ±Inf when no finite value: the identities of the merge. A zero extreme becomes +0, as
+    // StatsPartial normalises every element (min/max of ±0 may return either sign).
+    mine.min = double(_mm512_reduce_min_ps(min)) + 0.0;
+    mine.max = double(_mm512_reduce_max_ps(max)) + 0.0;
+    out.absorb(mine);
+  }
+};
+
+template <Packed K>
+TS_AVX512 void stats_run(const void* data, int64_t begin, int64_t end, hm::StatsPartial& out) {
+  StatsLanes lanes;
+  int64_t i = begin;
+  for (; i + 16 <= end; i += 16) lanes.step<K, true>(data, i, 0xFFFF);
+  if (i < end) lanes.step<K, false>(data, i, lanes_in_range(end - i));
+  lanes.absorb_into(out);
 }
 
-// Counts one-hot 64-bit words per bit position: a Harley–Seal carry-save tree reduces 16 vectors
-// of 8 words into planes of weight 1, 2, 4, 8 and a carry of weight 16, which ripples into eight
-// more planes (weights 16..2048). Planes are added to the counts before they can overflow.
+// Counts one-hot 64-bit words per bit position. A Harley–Seal carry-save tree reduces 16 vectors
+// of 8 words into planes of weight 1, 2, 4, 8 and a carry of weight 16; two such carries make one
+// of weight 32 (one more adder), which ripples into eight planes of weight 32..4096. Planes are
+// added to the counts before they can overflow.
 class BitPlaneCounter {
  public:
   TS_AVX512 BitPlaneCounter() {
-    ones_ = twos_ = fours_ = eights_ = _mm512_setzero_si512();
-    for (auto& p : sixteens_) p = _mm512_setzero_si512();
+    ones_ = twos_ = fours_ = eights_ = sixteens_ = _mm512_setzero_si512();
+    for (auto& p : high_) p = _mm512_setzero_si512();
   }
 
   TS_AVX512 void add16(const __m512i* w, unsigned long long* counts) {
@@ -116,15 +163,22 @@ class BitPlaneCounter {
     full_add(fours_b, twos_, twos_, twos_a, twos_b);
     full_add(eights_b, fours_, fours_, fours_a, fours_b);
     full_add(carry, eights_, eights_, eights_a, eights_b);
-    for (auto& plane : sixteens_) {
+    if (!have_sixteen_) {  // hold this carry until its partner arrives
+      pending_sixteen_ = carry;
+      have_sixteen_ = true;
+      return;
+    }
+    have_sixteen_ = false;
+    full_add(carry, sixteens_, sixteens_, pending_sixteen_, carry);
+    for (auto& plane : high_) {
       const __m512i next = _mm512_and_si512(plane, carry);
       plane = _mm512_xor_si512(plane, carry);
       carry = next;
     }
     if (++carries_ == kCarryCapacity) {
-      for (int k = 0; k < kSixteenPlanes; ++k) {
-        add_plane(sixteens_[k], 4 + k, counts);
-        sixteens_[k] = _mm512_setzero_si512();
+      for (int k = 0; k < kHighPlanes; ++k) {
+        add_plane(high_[k], 5 + k, counts);
+        high_[k] = _mm512_setzero_si512();
       }
       carries_ = 0;
     }
@@ -136,12 +190,14 @@ class BitPlaneCounter {
     add_plane(twos_, 1, counts);
     add_plane(fours_, 2, counts);
     add_plane(eights_, 3, counts);
-    for (int k = 0; k < kSixteenPlanes; ++k) add_plane(sixteens_[k], 4 + k, counts);
+    add_plane(sixteens_, 4, counts);
+    if (have_sixteen_) add_plane(pending_sixteen_, 4, counts);
+    for (int k = 0; k < kHighPlanes; ++k) add_plane(high_[k], 5 + k, counts);
   }
 
  private:
-  static constexpr int kSixteenPlanes = 8;
-  static constexpr int kCarryCapacity = (1 << kSixteenPlanes) - 1;
+  static constexpr int kHighPlanes = 8;
+  static constexpr int kCarryCapacity = (1 << kHighPlanes) - 1;
 
   // (high, low) = a + b + c bitwise: majority and three-way xor, one instruction each.
   TS_AVX512 static void full_add(__m512i& high, __m512i& low, __m512i a, __m512i b, __m512i c) {
@@ -167,51 +223,106 @@ class BitPlaneCounter {
     }
   }
 
-  __m512i ones_, twos_, fours_, eights_;
-  __m512i sixteens_[kSixteenPlanes];
+  __m512i ones_, twos_, fours_, eights_, sixteens_, pending_sixteen_;
+  __m512i high_[kHighPlanes];
+  bool have_sixteen_ = false;
   int carries_ = 0;
 };
 
-// The one-hot bin words of 16 elements (0 for non-finite and out-of-range lanes), and their
-// (v − mean)² added to `centered`.
-template <Packed K>
-TS_AVX512 void one_hot16(const void* data, int64_t i, int64_t end, __m512d lo, __m512d scale, __m512d top,
-                         __m512d mean, __m512d& centered, __m512i& word_lo, __m512i& word_hi) {
-  const __mmask16 valid = lanes_in_range(end - i);
-  const __m512 x = load16<K>(data, i, valid);
-  const __mmask16 ok = valid & static_cast<__mmask16>(~_mm512_fpclass_ps_mask(x, kNonFinite));
-  const __mmask8 ok_lo = static_cast<__mmask8>(ok), ok_hi = static_cast<__mmask8>(ok >> 8);
-  const __m512d a = low_half_to_double(x), b = high_half_to_double(x);
-  // bin_of: floor((v − lo) · scale) in [0, bins − 1], subtraction and product rounded separately.
-  const __m512d zero = _mm512_setzero_pd();
-  const __m512d xa = _mm512_min_pd(_mm512_max_pd(_mm512_mul_pd(_mm512_sub_pd(a, lo), scale), zero), top);
-  const __m512d xb = _mm512_min_pd(_mm512_max_pd(_mm512_mul_pd(_mm512_sub_pd(b, lo), scale), zero), top);
-  const __m512i one = _mm512_set1_epi64(1);
-  word_lo = _mm512_maskz_sllv_epi64(ok_lo, one, _mm512_cvttpd_epi64(xa));
-  word_hi = _mm512_maskz_sllv_epi64(ok_hi, one, _mm512_cvttpd_epi64(xb));
-  const __m512d da = _mm512_maskz_sub_pd(ok_lo, a, mean), db = _mm512_maskz_sub_pd(ok_hi, b, mean);
-  centered = _mm512_fmadd_pd(da, da, centered);
-  centered = _mm512_fmadd_pd(db, db, centered);
-}
+// Pass 2 of one run: the bin rule broadcast, and the (v − mean)² lanes.
+struct BinLanes {
+  __m512d lo, scale, mean, centered;
+  __m512i last_bin;
 
-template <Packed K>
+  // The one-hot bin words of 16 elements. Finite: the run has no NaN or ±Inf (pass 1 counted
+  // them), so no lane needs masking; Full: all 16 lanes are in range.
+  template <Packed K, bool Finite, bool Full>
+  TS_AVX512 void step(const void* data, int64_t i, __mmask16 valid, __m512i& word_low, __m512i& word_high) {
+    __m512 x;
+    __m512d a, b;
+    load16<K, Full>(data, i, valid, x, a, b);
+    // bin_of: floor((v − lo) · scale), clamped to the last bin; the subtraction and the product
+    // are rounded separately, as on the device. No lower clamp: v ≥ lo = min, so the product is
+    // ≥ +0. A non-finite v gives a NaN or ±Inf product, which converts to INT64_MIN; that stays
+    // below the clamp and shifts the one-hot bit out (word 0), so it is never counted.
+    const __m512i bin_low = _mm512_min_epi64(_mm512_cvttpd_epi64(_mm512_mul_pd(_mm512_sub_pd(a, lo), scale)), last_bin);
+    const __m512i bin_high = _mm512_min_epi64(_mm512_cvttpd_epi64(_mm512_mul_pd(_mm512_sub_pd(b, lo), scale)), last_bin);
+    const __m512i one = _mm512_set1_epi64(1);
+    __m512d da, db;
+    if constexpr (Finite && Full) {
+      word_low = _mm512_sllv_epi64(one, bin_low);
+      word_high = _mm512_sllv_epi64(one, bin_high);
+      da = _mm512_sub_pd(a, mean);
+      db = _mm512_sub_pd(b, mean);
+    } else {
+      const __mmask16 ok = valid & static_cast<__mmask16>(~_mm512_fpclass_ps_mask(x, kNonFinite));
+      const __mmask8 ok_low = static_cast<__mmask8>(ok), ok_high = static_cast<__mmask8>(ok >> 8);
+      word_low = _mm512_maskz_sllv_epi64(ok_low, one, bin_low);
+      word_high = _mm512_maskz_sllv_epi64(ok_high, one, bin_high);
+      da = _mm512_maskz_sub_pd(ok_low, a, mean);
+      db = _mm512_maskz_sub_pd(ok_high, b, mean);
+    }
+    centered = _mm512_fmadd_pd(da, da, centered);
+    centered = _mm512_fmadd_pd(db, db, centered);
+  }
+};
+
+template <Packed K, bool Finite>
 TS_AVX512 void bins_run(const void* data, int64_t begin, int64_t end, const hm::BinRule& rule, double mean,
-                        unsigned long long* counts, double& centered_squares) {
-  const __m512d lo = _mm512_set1_pd(rule.lo), scale = _mm512_set1_pd(rule.scale);
-  const __m512d top = _mm512_set1_pd(double(rule.bins - 1)), mean_v = _mm512_set1_pd(mean);
-  __m512d centered = _mm512_setzero_pd();
+                        unsigned long long* counts, double& centered_squares, Prefetch upcoming) {
+  BinLanes lanes;
+  lanes.lo = _mm512_set1_pd(rule.lo);
+  lanes.scale = _mm512_set1_pd(rule.scale);
+  lanes.mean = _mm512_set1_pd(mean);
+  lanes.centered = _mm512_setzero_pd();
+  lanes.last_bin = _mm512_set1_epi64(rule.bins - 1);
+  const int64_t blocks = (end - begin + 127) / 128;  // 128 elements: 16 word vectors
+  const char* prefetch = static_cast<const char*>(upcoming.data);
+  const char* const prefetch_end = prefetch + upcoming.bytes;
+  const int64_t lines_per_block = blocks > 0 ? (upcoming.bytes / 64 + blocks - 1) / blocks : 0;
   alignas(64) unsigned long long all_bits[64] = {};
   BitPlaneCounter counter;
-  for (int64_t i = begin; i < end; i += 128) {  // 8 steps of 16 elements, 16 word vectors
-    __m512i words[16];
+  __m512i words[16];
+  int64_t i = begin;
+  for (; i + 128 <= end; i += 128) {
     for (int k = 0; k < 8; ++k) {
-      one_hot16<K>(data, i + 16 * k, end, lo, scale, top, mean_v, centered, words[2 * k], words[2 * k + 1]);
+      lanes.step<K, Finite, true>(data, i + 16 * k, 0xFFFF, words[2 * k], words[2 * k + 1]);
+    }
+    counter.add16(words, all_bits);
+    for (int64_t l = 0; l < lines_per_block && prefetch < prefetch_end; ++l, prefetch += 64) {
+      _mm_prefetch(prefetch, _MM_HINT_T1);
+    }
+  }
+  if (i < end) {  // the last partial block: masked steps, zero words past the end
+    for (int k = 0; k < 8; ++k) {
+      const int64_t at = i + 16 * k;
+      if (at < end) {
+        lanes.step<K, false, false>(data, at, lanes_in_range(end - at), words[2 * k], words[2 * k + 1]);
+      } else {
+        words[2 * k] = words[2 * k + 1] = _mm512_setzero_si512();
+      }
     }
     counter.add16(words, all_bits);
   }
   counter.flush(all_bits);
   for (int b = 0; b < rule.bins; ++b) counts[b] += all_bits[b];
-  centered_squares += _mm512_reduce_add_pd(centered);
+  centered_squares += _mm512_reduce_add_pd(lanes.centered);
+}
+
+template <bool Finite>
+TS_AVX512 void bins_dispatch(Packed kind, const void* data, int64_t begin, int64_t end, const hm::BinRule& rule,
+                             double mean, unsigned long long* counts, double& centered_squares, Prefetch upcoming) {
+  switch (kind) {
+    case Packed::Float32:
+      bins_run<Packed::Float32, Finite>(data, begin, end, rule, mean, counts, centered_squares, upcoming);
+      break;
+    case Packed::Float16:
+      bins_run<Packed::Float16, Finite>(data, begin, end, rule, mean, counts, centered_squares, upcoming);
+      break;
+    case Packed::BFloat16:
+      bins_run<Packed::BFloat16, Finite>(data, begin, end, rule, mean, counts, centered_squares, upcoming);
+      break;
+  }
 }
 
 }  // namespace
@@ -233,11 +344,12 @@ void accumulate_stats(Packed kind, const void* data, int64_t begin, int64_t end,
 
 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
 void accumulate_bins(Packed kind, const void* data, int64_t begin, int64_t end, const hm::BinRule& rule,
-                     double mean, unsigned long long* counts, double& centered_squares) {
-  switch (kind) {
-    case Packed::Float32: bins_run<Packed::Float32>(data, begin, end, rule, mean, counts, centered_squares); break;
-    case Packed::Float16: bins_run<Packed::Float16>(data, begin, end, rule, mean, counts, centered_squares); break;
-    case Packed::BFloat16: bins_run<Packed::BFloat16>(data, begin, end, rule, mean, counts, centered_squares); break;
+                     double mean, bool all_finite, unsigned long long* counts, double& centered_squares,
+                     Prefetch upcoming) {
+  if (all_finite) {
+    bins_dispatch<true>(kind, data, begin, end, rule, mean, counts, centered_squares, upcoming);
+  } else {
+    bins_dispatch<false>(kind, data, begin, end, rule, mean, counts, centered_squares, upcoming);
   }
 }
 
@@ -245,8 +357,8 @@ void accumulate_bins(Packed kind, const void* data, int64_t begin, int64_t end, 
 
 bool available() { return false; }
 void accumulate_stats(Packed, const void*, int64_t, int64_t, histogram_math::StatsPartial&) { std::abort(); }
-void accumulate_bins(Packed, const void*, int64_t, int64_t, const histogram_math::BinRule&, double,
-                     unsigned long long*, double&) {
+void accumulate_bins(Packed, const void*, int64_t, int64_t, const histogram_math::BinRule&, double, bool,
+                     unsigned long long*, double&, Prefetch) {
   std::abort();
 }
 

@@ -26,10 +26,17 @@ void accumulate_stats(Packed kind, const void* data, int64_t begin, int64_t end,
 // The largest bin count pass 2 handles (one bit of a 64-bit word per bin).
 constexpr int kMaxBins = 64;
 
+// Bytes that pass 1 will read soon: pass 2 is compute-bound, so it asks for them meanwhile.
+struct Prefetch {
+  const void* data = nullptr;
+  int64_t bytes = 0;
+};
+
 // Pass 2 over [begin, end): adds each finite element to counts[bin] (rule.bins ≤ kMaxBins, rule
-// not `wide`) and (v − mean)² to `centered_squares`.
+// not `wide`) and (v − mean)² to `centered_squares`, while prefetching `upcoming` into L2.
+// all_finite: pass 1 found no NaN or ±Inf in the tensor (the kernel then skips the masking).
 void accumulate_bins(Packed kind, const void* data, int64_t begin, int64_t end,
-                     const histogram_math::BinRule& rule, double mean, unsigned long long* counts,
-                     double& centered_squares);
+                     const histogram_math::BinRule& rule, double mean, bool all_finite, unsigned long long* counts,
+                     double& centered_squares, Prefetch upcoming = {});
 
 }  // namespace trainscope::detail::avx512

@@ -16,21 +16,22 @@ template <typename... Parts>
   throw Error(os.str());
 }
 
+// Message parts are evaluated before the call: where one costs (describe(), str()) and the check
+// runs per tensor, write `if (!ok) fail(...)` instead.
 template <typename... Parts>
 void check(bool ok, const char* op, const char* arg, const Parts&... parts) {
   if (!ok) fail(op, arg, parts...);
 }
 
 inline void check_not_null(const TensorView& t, const char* op, const char* arg) {
-  check(t.data != nullptr || t.numel() == 0, op, arg, "data pointer is null for ", t.describe());
+  if (t.data == nullptr && t.numel() != 0) fail(op, arg, "data pointer is null for ", t.describe());
   check(t.strides.size() == t.shape.size(), op, arg, "has ", t.shape.size(), " dims but ",
         t.strides.size(), " strides");
 }
 
 inline void check_same_device(const TensorView& a, const TensorView& b, const char* op,
                               const char* arg_b) {
-  check(a.device == b.device, op, arg_b, "expected device ", a.device.str(), ", got ",
-        b.device.str());
+  if (!(a.device == b.device)) fail(op, arg_b, "expected device ", a.device.str(), ", got ", b.device.str());
 }
 
 // Throws unless this build can run work on `device`.

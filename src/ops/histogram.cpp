@@ -36,12 +36,18 @@ void check_tensor(const TensorView& t, std::size_t i, const Device& device, cons
   detail::check_not_null(t, op, arg.c_str());
   detail::check(known_dtype(t.dtype), op, arg.c_str(), "unsupported dtype (enum value ",
                 static_cast<int>(t.dtype), "); expected a float, integer or bool type");
-  for (int64_t d : t.shape) detail::check(d >= 0, op, arg.c_str(), "negative extent in ", t.describe());
-  detail::check(t.device == device, op, arg.c_str(), "expected device ", device.str(),
-                " (that of tensors[0]), got ", t.device.str());
+  // Runs for every tensor of every enqueue: the messages (describe(), str()) are built only on
+  // failure, not as check() arguments.
+  for (int64_t d : t.shape) {
+    if (d < 0) detail::fail(op, arg.c_str(), "negative extent in ", t.describe());
+  }
+  if (!(t.device == device)) {
+    detail::fail(op, arg.c_str(), "expected device ", device.str(), " (that of tensors[0]), got ", t.device.str());
+  }
   // The kernels read contiguous data; the torch adapter makes CUDA tensors contiguous first.
-  detail::check(!t.device.is_cuda() || t.is_contiguous(), op, arg.c_str(),
-                "must be contiguous on CUDA, got non-contiguous strides for ", t.describe());
+  if (t.device.is_cuda() && !t.is_contiguous()) {
+    detail::fail(op, arg.c_str(), "must be contiguous on CUDA, got non-contiguous strides for ", t.describe());
+  }
 }
 
 std::vector<hm::HistogramChunk> build_chunks(const std::vector<TensorView>& tensors) {
@@ -159,8 +165,10 @@ void HistogramPlan::enqueue(const std::vector<TensorView>& tensors, Stream strea
                 " tensors (as at construction), got ", tensors.size());
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     check_tensor(tensors[i], i, p.device, op);
-    detail::check(tensors[i].numel() == p.numels[i], op, tensor_arg(i).c_str(), "expected ", p.numels[i],
-                  " elements (as at construction), got ", tensors[i].describe());
+    if (tensors[i].numel() != p.numels[i]) {
+      detail::fail(op, tensor_arg(i).c_str(), "expected ", p.numels[i], " elements (as at construction), got ",
+                   tensors[i].describe());
+    }
   }
   if (!p.device.is_cuda()) {
     std::fill(p.cpu_acc.begin(), p.cpu_acc.end(), hm::TensorAccumulators{});

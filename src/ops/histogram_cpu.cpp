@@ -298,12 +298,13 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
     return p;
   };
 
-  // Each worker claims items in order, runs pass 1 on each, and runs pass 2 on its own earlier
-  // items as soon as their tensors are complete: pass 2 then rereads data this core has just
-  // read (still in its cache), and its compute hides the memory latency of the next claimed
-  // item, which it prefetches meanwhile. Nothing waits before a worker's last claim, so any number
-  // of workers (one runs everything in order) finishes; only the final pass-2 items wait for
-  // other workers' pass 1 of the same tensors.
+  // Each worker claims items in order and runs pass 1 on each; after each claim it runs pass 2
+  // on its oldest own item whose tensors are complete. Pass 2 thus rereads data this core read
+  // recently (in its cache), and its compute-bound work hides the memory latency of the next
+  // claimed item, which it prefetches meanwhile (pass 1 alone is bound by memory, pass 2 alone by
+  // arithmetic). Nothing waits before a worker's last claim, so any number of workers (one runs
+  // everything in order) finishes; only the final pass-2 items wait for other workers' pass 1
+  // of the same tensors.
   const int workers = std::max(1, std::min<int>(cpu_threads(), static_cast<int>(items.size())));
   parallel_for(workers, 1, [&](int64_t, int64_t) {
     std::vector<unsigned long long> hist(std::size_t(4 * bins), 0);
@@ -316,10 +317,9 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
       pending.push_back(current);
       next = next_item.fetch_add(1, std::memory_order_relaxed);
       avx512::Prefetch upcoming = data_of(next);
-      while (done < pending.size() && bins_ready(items[pending[done]])) {
-        run_bins(items[pending[done++]], hist, upcoming);
-        upcoming = {};
-      }
+      // One pass-2 item per claim at most: a large tensor's backlog (it becomes ready all at once)
+      // is then spread over the following claims, so binning keeps overlapping new reads.
+      if (done < pending.size() && bins_ready(items[pending[done]])) run_bins(items[pending[done++]], hist, upcoming);
     }
     for (; done < pending.size(); ++done) {
       const WorkItem& item = items[pending[done]];

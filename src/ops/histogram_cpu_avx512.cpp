@@ -30,6 +30,16 @@ TS_AVX512 __mmask16 lanes_in_range(int64_t remaining) {
   return static_cast<__mmask16>((1u << remaining) - 1u);
 }
 
+// Asks for the cache lines kPrefetchDistance bytes past elements [i, i + N): the hardware
+// prefetcher stops at page boundaries, and these runs are short (one chunk) and many.
+constexpr int64_t kPrefetchDistance = 512;
+template <Packed K, int N>
+TS_AVX512 void prefetch_ahead(const void* data, int64_t i) {
+  constexpr int64_t element_bytes = K == Packed::Float32 ? 4 : 2;
+  const char* p = static_cast<const char*>(data) + i * element_bytes + kPrefetchDistance;
+  for (int64_t line = 0; line < N * element_bytes; line += 64) _mm_prefetch(p + line, _MM_HINT_T0);
+}
+
 TS_AVX512 __m512d low_half_to_double(__m512 x) { return _mm512_cvtps_pd(_mm512_castps512_ps256(x)); }
 TS_AVX512 __m512d high_half_to_double(__m512 x) {
   return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
@@ -130,6 +140,13 @@ template <Packed K>
 TS_AVX512 void stats_run(const void* data, int64_t begin, int64_t end, hm::StatsPartial& out) {
   StatsLanes lanes;
   int64_t i = begin;
+  for (; i + 64 <= end; i += 64) {
+    prefetch_ahead<K, 64>(data, i);
+    lanes.step<K, true>(data, i, 0xFFFF);
+    lanes.step<K, true>(data, i + 16, 0xFFFF);
+    lanes.step<K, true>(data, i + 32, 0xFFFF);
+    lanes.step<K, true>(data, i + 48, 0xFFFF);
+  }
   for (; i + 16 <= end; i += 16) lanes.step<K, true>(data, i, 0xFFFF);
   if (i < end) lanes.step<K, false>(data, i, lanes_in_range(end - i));
   lanes.absorb_into(out);
@@ -285,6 +302,7 @@ TS_AVX512 void bins_run(const void* data, int64_t begin, int64_t end, const hm::
   __m512i words[16];
   int64_t i = begin;
   for (; i + 128 <= end; i += 128) {
+    prefetch_ahead<K, 128>(data, i);
     for (int k = 0; k < 8; ++k) {
       lanes.step<K, Finite, true>(data, i + 16 * k, 0xFFFF, words[2 * k], words[2 * k + 1]);
     }

@@ -3,12 +3,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "common/half_float.h"  // src/: the reference conversion of test data
 #include "trainscope/error.h"
 #include "trainscope/ops/histogram.h"
 
@@ -74,6 +76,7 @@ HistogramResult reference(const std::vector<double>& values, int bins) {
     ++r.counts[std::size_t(b)];
   }
   for (int i = 0; i <= bins; ++i) r.edges.push_back(lo + (hi - lo) * i / bins);
+  r.edges.back() = hi;  // exactly: lo + (hi − lo) can round away from hi when |lo| ≫ |hi|
   return r;
 }
 
@@ -323,6 +326,101 @@ TEST(Histogram, LargeMixedListMatchesTheReference) {
   expect_matches(r[0], reference(std::vector<double>(big.begin(), big.end()), kMaxHistogramBins), "fp32");
   expect_matches(r[1], reference(wide, kMaxHistogramBins), "fp64");
   expect_matches(r[2], reference(bf, kMaxHistogramBins), "bf16");
+}
+
+// Sets an environment variable for the scope of a test (each ctest test is its own process).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    ::setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (had_) ::setenv(name_, old_.c_str(), 1);
+    else ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::string old_;
+  bool had_ = false;
+};
+
+// Contiguous fp32, fp16 and bf16 tensors take the AVX-512 kernels where the CPU has them, and the
+// scalar visitors with TRAINSCOPE_CPU_SIMD=0. Both must equal the reference (counts, edges, extremes
+// bit for bit) at every length around the kernels' 16-element steps and 128-element blocks,
+// from unaligned starts, with non-finite values, signed zeros, subnormals and values on bin edges.
+TEST(Histogram, VectorKernelsAndScalarPathMatchTheReference) {
+  std::mt19937 rng(23);
+  std::normal_distribution<float> normal(0.f, 0.05f);
+  std::uniform_int_distribution<int> bits16(0, 0xffff);
+  const std::vector<int64_t> lengths = {1, 2, 15, 16, 17, 127, 128, 129, 255, 1000, 16383, 16384, 16385, 50003};
+  const std::vector<DType> dtypes = {DType::Float32, DType::Float16, DType::BFloat16};
+  int cases = 0;
+  for (DType dtype : dtypes) {
+    for (int64_t length : lengths) {
+      for (int64_t offset : {0, 1, 3}) {  // elements before the view's first: unaligned starts
+        const int pattern = static_cast<int>((length + offset) % 4);
+        std::vector<float> f32(std::size_t(length + offset));
+        std::vector<uint16_t> u16(f32.size());
+        for (std::size_t i = 0; i < f32.size(); ++i) {
+          if (dtype == DType::Float32) {
+            f32[i] = pattern == 3 ? float(i % 65) : normal(rng);  // pattern 3: every value on a bin edge
+          } else {
+            // Random finite bit patterns, normal and subnormal, of both signs (exponent 0x1f is
+            // Inf/NaN in fp16; bf16 keeps its exponent ≤ 0xfe the same way).
+            uint16_t b = uint16_t(bits16(rng));
+            if (dtype == DType::Float16 && ((b >> 10) & 0x1f) == 0x1f) b &= 0xbfff;
+            if (dtype == DType::BFloat16 && ((b >> 7) & 0xff) == 0xff) b &= 0xbfff;
+            u16[i] = b;
+          }
+        }
+        auto element = [&](std::size_t i) {
+          if (dtype == DType::Float32) return double(f32[i]);
+          if (dtype == DType::Float16) return double(detail::float16_to_float(u16[i]));
+          return double(detail::bfloat16_to_float(u16[i]));
+        };
+        auto set = [&](std::size_t i, float v, uint16_t half, uint16_t bf16) {
+          f32[i] = v;
+          u16[i] = dtype == DType::Float16 ? half : bf16;
+        };
+        const std::size_t first = std::size_t(offset), last = f32.size() - 1, middle = first + std::size_t(length / 2);
+        if (pattern == 1) {  // NaN in the middle, −Inf first, +Inf last (in the body or the tail)
+          set(middle, float(kNaN), 0x7e00, 0x7fc0);
+          set(first, float(-kInf), 0xfc00, 0xff80);
+          set(last, float(kInf), 0x7c00, 0x7f80);
+        } else if (pattern == 2) {  // non-negative values with −0 first: the minimum is +0
+          for (std::size_t i = first; i <= last; ++i) {
+            f32[i] = std::fabs(f32[i]);
+            u16[i] &= 0x7fff;
+          }
+          set(first, -0.0f, 0x8000, 0x8000);
+          if (dtype == DType::Float32 && last > first) f32[last] = 1e-40f;  // a float subnormal
+        }
+        const void* data = dtype == DType::Float32 ? static_cast<const void*>(f32.data() + offset)
+                                                   : static_cast<const void*>(u16.data() + offset);
+        const TensorView t = TensorView::contiguous(const_cast<void*>(data), dtype, {length});
+        std::vector<double> values;
+        for (std::size_t i = first; i <= last; ++i) values.push_back(element(i));
+        for (int bins : {1, 7, 64, 65}) {
+          const std::string what = "dtype " + std::to_string(int(dtype)) + " length " + std::to_string(length) +
+                                    " offset " + std::to_string(offset) + " bins " + std::to_string(bins);
+          const HistogramResult want = reference(values, bins);
+          const HistogramResult vector_path = one(t, bins);
+          HistogramResult scalar_path;
+          {
+            ScopedEnv off("TRAINSCOPE_CPU_SIMD", "0");
+            scalar_path = one(t, bins);
+          }
+          expect_matches(vector_path, want, what + " (default path)");
+          expect_matches(scalar_path, want, what + " (scalar path)");
+          EXPECT_EQ(std::signbit(vector_path.stats.min), std::signbit(scalar_path.stats.min)) << what;
+          ++cases;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(cases, 3 * 14 * 3 * 4);
 }
 
 TEST(HistogramPlan, ReusedWithNewDataAndDtypes) {

@@ -1,6 +1,7 @@
 #pragma once
 // Everything of trainscope's core API (no CUDA, no libtorch). For libtorch tensors, also include
 // "trainscope/torch.h" and link trainscope::torch.
+#include "trainscope/cpu_executor.h"
 #include "trainscope/device.h"
 #include "trainscope/error.h"
 #include "trainscope/ops/colorize.h"

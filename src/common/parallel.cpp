@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -96,14 +97,7 @@ class Pool {
   std::exception_ptr error_;
 };
 
-Pool& pool() {
-  static Pool instance(cpu_threads());
-  return instance;
-}
-
-}  // namespace
-
-int cpu_threads() {
+int pool_threads() {
   if (const char* env = std::getenv("TRAINSCOPE_NUM_THREADS")) {
     int n = std::atoi(env);
     if (n > 0) return n;
@@ -111,22 +105,64 @@ int cpu_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+Pool& pool() {
+  static Pool instance(pool_threads());
+  return instance;
+}
+
+// The executor installed by set_cpu_executor (null: the pool), read and swapped atomically.
+std::shared_ptr<const CpuExecutor>& executor_slot() {
+  static std::shared_ptr<const CpuExecutor> slot;
+  return slot;
+}
+std::shared_ptr<const CpuExecutor> current_executor() { return std::atomic_load(&executor_slot()); }
+
+}  // namespace
+
+int cpu_threads() {
+  if (const auto executor = current_executor()) return std::max(1, executor->concurrency());
+  return pool_threads();
+}
+
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
-  Pool& p = pool();
+  const auto executor = current_executor();
+  const int threads = executor ? std::max(1, executor->concurrency()) : pool().size();
   const int64_t max_chunks = std::max<int64_t>(1, n / grain);
-  const int chunks = static_cast<int>(std::min<int64_t>(max_chunks, int64_t(p.size()) * 4));
+  const int chunks = static_cast<int>(std::min<int64_t>(max_chunks, int64_t(threads) * 4));
   if (chunks <= 1 || inside_pool_task) {
     fn(0, n);
     return;
   }
   const int64_t step = (n + chunks - 1) / chunks;
-  p.run(chunks, [&](int c) {
+  // Exceptions come back to this thread whatever the executor does with them.
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  const std::function<void(int)> task = [&](int c) {
     const int64_t begin = int64_t(c) * step;
     const int64_t end = std::min(n, begin + step);
-    if (begin < end) fn(begin, end);
-  });
+    if (begin >= end) return;
+    try {
+      fn(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  };
+  if (executor) executor->run(chunks, task);
+  else pool().run(chunks, task);
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace trainscope::detail
+
+namespace trainscope {
+
+void set_cpu_executor(CpuExecutor executor) {
+  std::shared_ptr<const CpuExecutor> next;
+  if (executor.concurrency && executor.run) next = std::make_shared<const CpuExecutor>(std::move(executor));
+  std::atomic_store(&detail::executor_slot(), std::move(next));
+}
+
+}  // namespace trainscope

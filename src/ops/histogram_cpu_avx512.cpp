@@ -258,20 +258,24 @@ struct BinLanes {
     __m512 x;
     __m512d a, b;
     load16<K, Full>(data, i, valid, x, a, b);
-    // bin_of: floor((v − lo) · scale), clamped to the last bin; the subtraction and the product
-    // are rounded separately, as on the device. No lower clamp: v ≥ lo = min, so the product is
-    // ≥ +0. A non-finite v gives a NaN or ±Inf product, which converts to INT64_MIN; that stays
-    // below the clamp and shifts the one-hot bit out (word 0), so it is never counted.
-    const __m512i bin_low = _mm512_min_epi64(_mm512_cvttpd_epi64(_mm512_mul_pd(_mm512_sub_pd(a, lo), scale)), last_bin);
-    const __m512i bin_high = _mm512_min_epi64(_mm512_cvttpd_epi64(_mm512_mul_pd(_mm512_sub_pd(b, lo), scale)), last_bin);
+    // bin_of: floor((v − lo) · scale) in double, the subtraction and the product rounded
+    // separately, as on the device. No lower clamp: v ≥ lo = min, so the product is ≥ +0.
+    const __m512i raw_low = _mm512_cvttpd_epi64(_mm512_mul_pd(_mm512_sub_pd(a, lo), scale));
+    const __m512i raw_high = _mm512_cvttpd_epi64(_mm512_mul_pd(_mm512_sub_pd(b, lo), scale));
     const __m512i one = _mm512_set1_epi64(1);
     __m512d da, db;
     if constexpr (Finite && Full) {
-      word_low = _mm512_sllv_epi64(one, bin_low);
-      word_high = _mm512_sllv_epi64(one, bin_high);
+      // No upper clamp either: the product is below bins + 1, so an element of the last bin
+      // (v at or within rounding of hi) sets bit `bins`, or no bit when bins is 64; bins_run
+      // moves both to the last bin.
+      word_low = _mm512_sllv_epi64(one, raw_low);
+      word_high = _mm512_sllv_epi64(one, raw_high);
       da = _mm512_sub_pd(a, mean);
       db = _mm512_sub_pd(b, mean);
     } else {
+      // Clamped to the last bin. A non-finite v gives a NaN or ±Inf product, which converts to
+      // INT64_MIN: it stays below the clamp and shifts the bit out (it is masked off anyway).
+      const __m512i bin_low = _mm512_min_epi64(raw_low, last_bin), bin_high = _mm512_min_epi64(raw_high, last_bin);
       const __mmask16 ok = valid & static_cast<__mmask16>(~_mm512_fpclass_ps_mask(x, kNonFinite));
       const __mmask8 ok_low = static_cast<__mmask8>(ok), ok_high = static_cast<__mmask8>(ok >> 8);
       word_low = _mm512_maskz_sllv_epi64(ok_low, one, bin_low);
@@ -323,7 +327,18 @@ TS_AVX512 void bins_run(const void* data, int64_t begin, int64_t end, const hm::
     counter.add16(words, all_bits);
   }
   counter.flush(all_bits);
-  for (int b = 0; b < rule.bins; ++b) counts[b] += all_bits[b];
+  const int last = rule.bins - 1;
+  for (int b = 0; b < last; ++b) counts[b] += all_bits[b];
+  unsigned long long last_bin_count = 0;
+  for (int b = last; b < kMaxBins; ++b) last_bin_count += all_bits[b];
+  if constexpr (Finite) {
+    // Every element is finite and was counted once, except those of the last bin when bins is 64
+    // (their bit fell off the word).
+    unsigned long long counted = 0;
+    for (int b = 0; b < kMaxBins; ++b) counted += all_bits[b];
+    last_bin_count += static_cast<unsigned long long>(end - begin) - counted;
+  }
+  counts[last] += last_bin_count;
   centered_squares += _mm512_reduce_add_pd(lanes.centered);
 }
 

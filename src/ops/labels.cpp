@@ -74,23 +74,36 @@ void labels_cpu(const TensorView& logits, const LabelOutputs& out, const LabelTa
         }
         continue;
       }
+      // Two passes over the row (in L1 for the second): argmax, top-k and maximum, then the
+      // softmax denominator Σ exp(v − max), float exponentials summed in double. One exponential
+      // per value; the online softmax's double exponentials and rescaling made this path slower
+      // than torch's. A row with a NaN, a +Inf or only −Inf has NaN probabilities (as torch).
       kernels::ArgmaxState best;
-      kernels::SoftmaxStateT<double> softmax;  // the reference: accumulated in double
       kernels::TopKState top;
       best.reset();
-      softmax.reset();
       top.reset();
+      float max = -std::numeric_limits<float>::infinity();
+      bool has_nan = false;
       for (int c = 0; c < job.classes; ++c) {
         const float v = Reader::load(row + c * col_stride);
         best.add(v, c);
-        softmax.add(v);
         if (k) top.add(v, c);
+        if (v != v) has_nan = true;
+        else if (v > max) max = v;
       }
       labels[r] = best.index;
-      if (confidence) confidence[r] = softmax.max_probability();
+      const bool finite = !has_nan && std::isfinite(max);
+      double sum = 0;
+      if (finite) {
+        for (int c = 0; c < job.classes; ++c) sum += std::exp(Reader::load(row + c * col_stride) - max);
+      }
+      const auto probability = [&](float v) {
+        return finite ? static_cast<float>(double(std::exp(v - max)) / sum) : std::numeric_limits<float>::quiet_NaN();
+      };
+      if (confidence) confidence[r] = finite ? static_cast<float>(1.0 / sum) : std::numeric_limits<float>::quiet_NaN();
       for (int j = 0; j < k; ++j) {
         if (top_labels) top_labels[r * k + j] = top.index[j];
-        if (top_conf) top_conf[r * k + j] = softmax.probability(top.value[j]);
+        if (top_conf) top_conf[r * k + j] = probability(top.value[j]);
       }
     }
   });

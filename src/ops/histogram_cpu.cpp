@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <memory>
@@ -141,6 +142,17 @@ bool packed_kind(const TensorView& t, avx512::Packed& kind) {
   }
 }
 
+// Whether Σ(v − mean)² may be taken from the moments, Σv² − mean·Σv, instead of a third sum in
+// pass 2 (a fifth of the AVX-512 pass-2 work). When mean² ≤ 1e-4 · Σv²/n the subtraction removes
+// at most 1e-4 of Σv², so the result keeps the relative accuracy of the sums themselves: as good as
+// the centred sum. Weights and gradients, centred near zero, take this path; a tensor with a large
+// offset keeps the centred sum, which has no cancellation.
+bool moments_suffice(const TensorAccumulators& a) {
+  const double n = double(a.count);
+  const double mean = a.sum / n;
+  return std::isfinite(a.sum_squares) && mean * mean <= 1e-4 * (a.sum_squares / n);
+}
+
 // A unit of work: both passes over the chunks [first, last), about kItemElements elements (tiny
 // chunks are grouped).
 struct WorkItem {
@@ -190,6 +202,7 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
   for (const HistogramChunk& c : chunks) ++stats_pending[std::size_t(c.tensor)];
   std::vector<hm::BinRule> rules(num_tensors);
   std::vector<double> means(num_tensors, 0.0);
+  std::vector<char> centered_known(num_tensors, 0);  // Σ(v − mean)² set from the moments
   std::unique_ptr<std::atomic<int>[]> ready(new std::atomic<int>[num_tensors]);
   for (std::size_t i = 0; i < num_tensors; ++i) ready[i].store(0, std::memory_order_relaxed);
   std::mutex merge_mutex;
@@ -208,6 +221,10 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
         rules[std::size_t(tensor)] =
             hm::make_bin_rule(hm::from_order_key(~a.min_key), hm::from_order_key(a.max_key), bins);
         means[std::size_t(tensor)] = a.sum / double(a.count);
+        if (packed[std::size_t(tensor)] && moments_suffice(a)) {
+          a.centered_squares = a.sum_squares - a.sum * means[std::size_t(tensor)];
+          centered_known[std::size_t(tensor)] = 1;
+        }
       }
     }
     if (complete) ready[std::size_t(tensor)].store(1, std::memory_order_release);
@@ -253,7 +270,7 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
       unsigned long long* dst = counts + std::size_t(current) * std::size_t(bins);
       for (int k = 0; k < kLanes; ++k)
         for (int b = 0; b < bins; ++b) dst[b] += hist[std::size_t(k * bins + b)];
-      acc[current].centered_squares += centered;
+      if (!centered_known[std::size_t(current)]) acc[current].centered_squares += centered;
       std::fill(hist.begin(), hist.end(), 0ull);
       centered = 0;
     };
@@ -270,7 +287,7 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
       if (packed[t] && !rule.wide && rule.bins <= avx512::kMaxBins) {
         const bool all_finite = acc[t].nan_count + acc[t].pos_inf_count + acc[t].neg_inf_count == 0;
         avx512::accumulate_bins(kinds[t], tensors[t].data, chunk.begin, chunk.end, rule, means[t], all_finite,
-                                hist.data(), centered, upcoming);
+                                hist.data(), centered_known[t] ? nullptr : &centered, upcoming);
         upcoming = {};
       } else {
         BinPartial visitor;

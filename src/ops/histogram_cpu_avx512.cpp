@@ -253,7 +253,7 @@ struct BinLanes {
 
   // The one-hot bin words of 16 elements. Finite: the run has no NaN or ±Inf (pass 1 counted
   // them), so no lane needs masking; Full: all 16 lanes are in range.
-  template <Packed K, bool Finite, bool Full>
+  template <Packed K, bool Finite, bool Centered, bool Full>
   TS_AVX512 void step(const void* data, int64_t i, __mmask16 valid, __m512i& word_low, __m512i& word_high) {
     __m512 x;
     __m512d a, b;
@@ -283,14 +283,16 @@ struct BinLanes {
       da = _mm512_maskz_sub_pd(ok_low, a, mean);
       db = _mm512_maskz_sub_pd(ok_high, b, mean);
     }
-    centered = _mm512_fmadd_pd(da, da, centered);
-    centered = _mm512_fmadd_pd(db, db, centered);
+    if constexpr (Centered) {
+      centered = _mm512_fmadd_pd(da, da, centered);
+      centered = _mm512_fmadd_pd(db, db, centered);
+    }
   }
 };
 
-template <Packed K, bool Finite>
+template <Packed K, bool Finite, bool Centered>
 TS_AVX512 void bins_run(const void* data, int64_t begin, int64_t end, const hm::BinRule& rule, double mean,
-                        unsigned long long* counts, double& centered_squares, Prefetch upcoming) {
+                        unsigned long long* counts, double* centered_squares, Prefetch upcoming) {
   BinLanes lanes;
   lanes.lo = _mm512_set1_pd(rule.lo);
   lanes.scale = _mm512_set1_pd(rule.scale);
@@ -308,7 +310,7 @@ TS_AVX512 void bins_run(const void* data, int64_t begin, int64_t end, const hm::
   for (; i + 128 <= end; i += 128) {
     prefetch_ahead<K, 128>(data, i);
     for (int k = 0; k < 8; ++k) {
-      lanes.step<K, Finite, true>(data, i + 16 * k, 0xFFFF, words[2 * k], words[2 * k + 1]);
+      lanes.step<K, Finite, Centered, true>(data, i + 16 * k, 0xFFFF, words[2 * k], words[2 * k + 1]);
     }
     counter.add16(words, all_bits);
     for (int64_t l = 0; l < lines_per_block && prefetch < prefetch_end; ++l, prefetch += 64) {
@@ -319,7 +321,7 @@ TS_AVX512 void bins_run(const void* data, int64_t begin, int64_t end, const hm::
     for (int k = 0; k < 8; ++k) {
       const int64_t at = i + 16 * k;
       if (at < end) {
-        lanes.step<K, false, false>(data, at, lanes_in_range(end - at), words[2 * k], words[2 * k + 1]);
+        lanes.step<K, false, Centered, false>(data, at, lanes_in_range(end - at), words[2 * k], words[2 * k + 1]);
       } else {
         words[2 * k] = words[2 * k + 1] = _mm512_setzero_si512();
       }
@@ -339,21 +341,21 @@ TS_AVX512 void bins_run(const void* data, int64_t begin, int64_t end, const hm::
     last_bin_count += static_cast<unsigned long long>(end - begin) - counted;
   }
   counts[last] += last_bin_count;
-  centered_squares += _mm512_reduce_add_pd(lanes.centered);
+  if constexpr (Centered) *centered_squares += _mm512_reduce_add_pd(lanes.centered);
 }
 
-template <bool Finite>
+template <bool Finite, bool Centered>
 TS_AVX512 void bins_dispatch(Packed kind, const void* data, int64_t begin, int64_t end, const hm::BinRule& rule,
-                             double mean, unsigned long long* counts, double& centered_squares, Prefetch upcoming) {
+                             double mean, unsigned long long* counts, double* centered_squares, Prefetch upcoming) {
   switch (kind) {
     case Packed::Float32:
-      bins_run<Packed::Float32, Finite>(data, begin, end, rule, mean, counts, centered_squares, upcoming);
+      bins_run<Packed::Float32, Finite, Centered>(data, begin, end, rule, mean, counts, centered_squares, upcoming);
       break;
     case Packed::Float16:
-      bins_run<Packed::Float16, Finite>(data, begin, end, rule, mean, counts, centered_squares, upcoming);
+      bins_run<Packed::Float16, Finite, Centered>(data, begin, end, rule, mean, counts, centered_squares, upcoming);
       break;
     case Packed::BFloat16:
-      bins_run<Packed::BFloat16, Finite>(data, begin, end, rule, mean, counts, centered_squares, upcoming);
+      bins_run<Packed::BFloat16, Finite, Centered>(data, begin, end, rule, mean, counts, centered_squares, upcoming);
       break;
   }
 }
@@ -377,12 +379,17 @@ void accumulate_stats(Packed kind, const void* data, int64_t begin, int64_t end,
 
 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
 void accumulate_bins(Packed kind, const void* data, int64_t begin, int64_t end, const hm::BinRule& rule,
-                     double mean, bool all_finite, unsigned long long* counts, double& centered_squares,
+                     double mean, bool all_finite, unsigned long long* counts, double* centered_squares,
                      Prefetch upcoming) {
-  if (all_finite) {
-    bins_dispatch<true>(kind, data, begin, end, rule, mean, counts, centered_squares, upcoming);
+  const bool centered = centered_squares != nullptr;
+  if (all_finite && centered) {
+    bins_dispatch<true, true>(kind, data, begin, end, rule, mean, counts, centered_squares, upcoming);
+  } else if (all_finite) {
+    bins_dispatch<true, false>(kind, data, begin, end, rule, mean, counts, centered_squares, upcoming);
+  } else if (centered) {
+    bins_dispatch<false, true>(kind, data, begin, end, rule, mean, counts, centered_squares, upcoming);
   } else {
-    bins_dispatch<false>(kind, data, begin, end, rule, mean, counts, centered_squares, upcoming);
+    bins_dispatch<false, false>(kind, data, begin, end, rule, mean, counts, centered_squares, upcoming);
   }
 }
 
@@ -391,7 +398,7 @@ void accumulate_bins(Packed kind, const void* data, int64_t begin, int64_t end, 
 bool available() { return false; }
 void accumulate_stats(Packed, const void*, int64_t, int64_t, histogram_math::StatsPartial&) { std::abort(); }
 void accumulate_bins(Packed, const void*, int64_t, int64_t, const histogram_math::BinRule&, double, bool,
-                     unsigned long long*, double&, Prefetch) {
+                     unsigned long long*, double*, Prefetch) {
   std::abort();
 }
 

@@ -33,10 +33,11 @@ struct Prefetch {
 };
 
 // Pass 2 over [begin, end): adds each finite element to counts[bin] (rule.bins ≤ kMaxBins, rule
-// not `wide`) and (v − mean)² to `centered_squares`, while prefetching `upcoming` into L2.
-// all_finite: pass 1 found no NaN or ±Inf in the tensor (the kernel then skips the masking).
+// not `wide`) and, unless centered_squares is null, (v − mean)² to *centered_squares, while
+// prefetching `upcoming` into L2. all_finite: pass 1 found no NaN or ±Inf in the tensor (the
+// kernel then skips the masking).
 void accumulate_bins(Packed kind, const void* data, int64_t begin, int64_t end,
                      const histogram_math::BinRule& rule, double mean, bool all_finite, unsigned long long* counts,
-                     double& centered_squares, Prefetch upcoming = {});
+                     double* centered_squares, Prefetch upcoming = {});
 
 }  // namespace trainscope::detail::avx512

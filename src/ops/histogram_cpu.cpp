@@ -222,7 +222,7 @@ void histogram_cpu(const std::vector<TensorView>& tensors, const std::vector<His
             hm::make_bin_rule(hm::from_order_key(~a.min_key), hm::from_order_key(a.max_key), bins);
         means[std::size_t(tensor)] = a.sum / double(a.count);
         if (packed[std::size_t(tensor)] && moments_suffice(a)) {
-          a.centered_squares = a.sum_squares - a.sum * means[std::size_t(tensor)];
+          a.centered_squares = std::max(0.0, a.sum_squares - a.sum * means[std::size_t(tensor)]);
           centered_known[std::size_t(tensor)] = 1;
         }
       }

@@ -7,6 +7,7 @@
 
 #include "trainscope/cpu_executor.h"
 
+#ifdef _OPENMP  // built with OpenMP (see CMakeLists.txt); otherwise at::parallel_for would be serial here
 namespace {
 
 const bool installed = [] {
@@ -20,3 +21,4 @@ const bool installed = [] {
 }();
 
 }  // namespace
+#endif

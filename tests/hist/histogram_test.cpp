@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "common/half_float.h"  // src/: the reference conversion of test data
+#include "trainscope/cpu_executor.h"
 #include "trainscope/error.h"
 #include "trainscope/ops/histogram.h"
 
@@ -421,6 +423,34 @@ TEST(Histogram, VectorKernelsAndScalarPathMatchTheReference) {
     }
   }
   EXPECT_EQ(cases, 3 * 14 * 3 * 4);
+}
+
+// The CPU path's workers wait only for items other workers already hold, so an executor that
+// runs its tasks one after another (or a single-threaded pool) still finishes, with the same
+// results as the real pool.
+TEST(Histogram, SerialExecutorFinishesWithTheSameResults) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<std::vector<float>> data;
+  std::vector<TensorView> views;
+  for (int64_t n : {int64_t(1) << 20, int64_t(3), int64_t(70000), int64_t(0), int64_t(16384)}) {
+    data.emplace_back(std::size_t(n));
+    for (auto& x : data.back()) x = normal(rng);
+  }
+  for (auto& d : data) views.push_back(view(d));
+  const auto pooled = histograms(views, {64});
+  set_cpu_executor({[] { return 4; },
+                    [](int tasks, const std::function<void(int)>& task) {
+                      for (int i = 0; i < tasks; ++i) task(i);
+                    }});
+  const auto serial = histograms(views, {64});
+  set_cpu_executor({});
+  ASSERT_EQ(serial.size(), pooled.size());
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    expect_matches(serial[i], reference(std::vector<double>(data[i].begin(), data[i].end()), 64),
+                   "serial " + std::to_string(i));
+    EXPECT_EQ(serial[i].counts, pooled[i].counts) << i;
+  }
 }
 
 TEST(HistogramPlan, ReusedWithNewDataAndDtypes) {

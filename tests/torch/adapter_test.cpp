@@ -1,9 +1,31 @@
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include "common/parallel.h"     // src/: the executor in use
+#include "hist/torch_reference.h"  // tests/
 #include "trainscope/torch.h"
 
 namespace trainscope {
 namespace {
+
+// Loading trainscope::torch makes libtorch's intra-op threads the CPU ops' executor.
+TEST(TorchAdapter, CpuOpsRunOnLibtorchsIntraOpThreads) {
+#ifndef TRAINSCOPE_TORCH_EXECUTOR
+  GTEST_SKIP() << "built without OpenMP: the CPU ops use their own pool";
+#endif
+  const int threads = at::get_num_threads();
+  EXPECT_EQ(detail::cpu_threads(), threads);
+  at::set_num_threads(1);
+  EXPECT_EQ(detail::cpu_threads(), 1);
+  at::set_num_threads(threads);
+  EXPECT_EQ(detail::cpu_threads(), threads);
+  // The histogram of a tensor spanning many work items, on those threads, matches torch.histc.
+  torch::manual_seed(3);
+  auto t = torch::randn({3000000});
+  const auto r = histograms(std::vector<torch::Tensor>{t}, {64});
+  testing::expect_agrees_with_histc(t, r.at(0), "3M normal values");
+  testing::expect_stats_match_torch(t, r.at(0), "3M normal values");
+}
 
 TEST(TorchAdapter, ViewMirrorsTensorMetadata) {
   auto t = torch::arange(24, torch::kFloat).reshape({2, 3, 4});

@@ -63,8 +63,9 @@ TS_AVX512 void load16(const void* data, int64_t i, __mmask16 valid, __m512& x, _
   } else if constexpr (K == Packed::Float32) {
     x = _mm512_maskz_loadu_ps(valid, static_cast<const float*>(data) + i);
   } else {
-    const __m256i bits = Full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(data) + i))
-                              : _mm256_maskz_loadu_epi16(valid, static_cast<const uint16_t*>(data) + i);
+    const uint16_t* p = static_cast<const uint16_t*>(data) + i;
+    const __m256i bits =
+        Full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)) : _mm256_maskz_loadu_epi16(valid, p);
     if constexpr (K == Packed::Float16) {
       x = _mm512_cvtph_ps(bits);
     } else {  // bf16 is the upper half of a float

@@ -1,6 +1,8 @@
 #pragma once
 // The CPU path of the histogram op: the same two passes as the CUDA kernels over the same chunk
-// table, on the CPU pool, filling the same accumulator records (see kernels/histogram_math.h).
+// table, filling the same accumulator records with the same bin arithmetic (see
+// kernels/histogram_math.h), on the CPU pool or the installed CpuExecutor. Contiguous fp32, fp16
+// and bf16 tensors go through AVX-512 kernels where the CPU has them (histogram_cpu_avx512.h).
 #include <vector>
 
 #include "histogram_math.h"  // kernels/

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/half_float.h"  // src/: the reference conversion of test data
+#include "support/expect_error.h"  // tests/
 #include "trainscope/cpu_executor.h"
 #include "trainscope/error.h"
 #include "trainscope/ops/histogram.h"
@@ -469,32 +470,22 @@ TEST(HistogramPlan, ReusedWithNewDataAndDtypes) {
   EXPECT_EQ(moved.results()[0].stats.max, 20);
 }
 
-// The message names the argument.
-void expect_error_naming(const std::function<void()>& fn, const std::string& arg) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected trainscope::Error naming " << arg;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(arg), std::string::npos) << e.what();
-  }
-}
-
 TEST(Histogram, BadArgumentsAreNamed) {
   std::vector<float> a = {1, 2};
   std::vector<float> c = {1, 2, 3};
-  expect_error_naming([&] { histograms({view(a)}, {0}); }, "options.bins");
-  expect_error_naming([&] { histograms({view(a)}, {513}); }, "options.bins");
-  expect_error_naming([&] { histograms({}); }, "tensors");
+  test_support::expect_error([&] { histograms({view(a)}, {0}); }, "options.bins");
+  test_support::expect_error([&] { histograms({view(a)}, {513}); }, "options.bins");
+  test_support::expect_error([&] { histograms({}); }, "tensors");
   auto on_gpu = TensorView::contiguous(a.data(), DType::Float32, {2}, Device::cuda(0));
-  expect_error_naming([&] { histograms({view(a), on_gpu}); }, "tensors[1]");
+  test_support::expect_error([&] { histograms({view(a), on_gpu}); }, "tensors[1]");
   auto bad_dtype = view(a);
   bad_dtype.dtype = static_cast<DType>(99);
-  expect_error_naming([&] { histograms({view(a), bad_dtype}); }, "tensors[1]");
+  test_support::expect_error([&] { histograms({view(a), bad_dtype}); }, "tensors[1]");
   auto null_data = TensorView::contiguous(nullptr, DType::Float32, {2});
-  expect_error_naming([&] { histograms({null_data}); }, "tensors[0]");
+  test_support::expect_error([&] { histograms({null_data}); }, "tensors[0]");
   HistogramPlan plan({view(a)});
-  expect_error_naming([&] { plan.enqueue({view(c)}); }, "tensors[0]");
-  expect_error_naming([&] { plan.enqueue({view(a), view(a)}); }, "tensors");
+  test_support::expect_error([&] { plan.enqueue({view(c)}); }, "tensors[0]");
+  test_support::expect_error([&] { plan.enqueue({view(a), view(a)}); }, "tensors");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/half_float.h"
+#include "support/expect_error.h"  // tests/
 #include "trainscope/error.h"
 #include "trainscope/ops/labels.h"
 
@@ -211,57 +212,48 @@ TEST(Labels, EmptyBatchIsFine) {
   labels_from_logits(TensorView::contiguous(nullptr, DType::Float32, {0, 10}), out.views);
 }
 
-void expect_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected trainscope::Error mentioning " << needle;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 TEST(Labels, BadArgumentsNameTheArgument) {
   std::vector<float> x(12);
   std::vector<double> x64(12);
   std::vector<int64_t> targets(3), confusion(16), wide(32);
   Outputs out(3, 2);
   auto logits = TensorView::contiguous(x.data(), DType::Float32, {3, 4});
-  expect_error([&] { labels_from_logits(TensorView::contiguous(x.data(), DType::Float32, {12}), out.views); },
+  test_support::expect_error([&] { labels_from_logits(TensorView::contiguous(x.data(), DType::Float32, {12}), out.views); },
                "logits: expected rank 2");
-  expect_error([&] { labels_from_logits(TensorView::contiguous(x64.data(), DType::Float64, {3, 4}), out.views); },
+  test_support::expect_error([&] { labels_from_logits(TensorView::contiguous(x64.data(), DType::Float64, {3, 4}), out.views); },
                "logits: expected dtype");
-  expect_error([&] { labels_from_logits(TensorView::contiguous(x.data(), DType::Float32, {3, 0}), out.views); },
+  test_support::expect_error([&] { labels_from_logits(TensorView::contiguous(x.data(), DType::Float32, {3, 0}), out.views); },
                "logits: expected 1");
-  expect_error([&] { labels_from_logits(TensorView::contiguous(x.data(), DType::Float32, {4, 3}), out.views); },
+  test_support::expect_error([&] { labels_from_logits(TensorView::contiguous(x.data(), DType::Float32, {4, 3}), out.views); },
                "outputs.labels: expected int64 of shape");
   {
     LabelOutputs bad = out.views;
     bad.labels.dtype = DType::Int32;
-    expect_error([&] { labels_from_logits(logits, bad); }, "outputs.labels");
+    test_support::expect_error([&] { labels_from_logits(logits, bad); }, "outputs.labels");
     bad = out.views;
     bad.confidence.shape = {2};
     bad.confidence.strides = {1};
-    expect_error([&] { labels_from_logits(logits, bad); }, "outputs.confidence");
+    test_support::expect_error([&] { labels_from_logits(logits, bad); }, "outputs.confidence");
     bad = out.views;
     bad.labels.device = Device::cuda(0);
-    expect_error([&] { labels_from_logits(logits, bad); }, "outputs.labels: expected device");
+    test_support::expect_error([&] { labels_from_logits(logits, bad); }, "outputs.labels: expected device");
     bad = out.views;
     bad.labels.strides = {2};
-    expect_error([&] { labels_from_logits(logits, bad); }, "outputs.labels: must be contiguous");
+    test_support::expect_error([&] { labels_from_logits(logits, bad); }, "outputs.labels: must be contiguous");
   }
-  expect_error([&] { labels_from_logits(logits, out.views, nullptr, LabelOptions{6}); }, "options.top_k: expected 0..5");
-  expect_error([&] { labels_from_logits(logits, out.views, nullptr, LabelOptions{-1}); }, "options.top_k");
-  expect_error([&] { labels_from_logits(logits, out.views, nullptr, LabelOptions{3}); },
+  test_support::expect_error([&] { labels_from_logits(logits, out.views, nullptr, LabelOptions{6}); }, "options.top_k: expected 0..5");
+  test_support::expect_error([&] { labels_from_logits(logits, out.views, nullptr, LabelOptions{-1}); }, "options.top_k");
+  test_support::expect_error([&] { labels_from_logits(logits, out.views, nullptr, LabelOptions{3}); },
                "outputs.top_k_labels: expected int64 of shape [3, 3]");
-  expect_error([&] {
+  test_support::expect_error([&] {
     labels_from_logits(TensorView::contiguous(x.data(), DType::Float32, {3, 1}), out.views, nullptr, LabelOptions{3});
   }, "options.top_k: expected at most the number of classes");
-  expect_error([&] {
+  test_support::expect_error([&] {
     LabelOutputs no_top = out.views;
     no_top.top_k_labels = {};
     labels_from_logits(logits, no_top, nullptr, LabelOptions{2});
   }, "outputs.top_k_labels: is required");
-  expect_error([&] {
+  test_support::expect_error([&] {
     LabelOptions opt;
     opt.threshold = std::nan("");
     labels_from_logits(logits, out.views, nullptr, opt);
@@ -269,32 +261,32 @@ TEST(Labels, BadArgumentsNameTheArgument) {
   LabelTargets t;
   t.targets = TensorView::contiguous(targets.data(), DType::Int64, {3});
   t.confusion = TensorView::contiguous(confusion.data(), DType::Int64, {4, 4});
-  expect_error([&] {
+  test_support::expect_error([&] {
     LabelTargets bad = t;
     bad.confusion = TensorView::contiguous(wide.data(), DType::Int64, {4, 8});
     labels_from_logits(logits, out.views, &bad);
   }, "targets.confusion: expected int64 of shape [4, 4]");
-  expect_error([&] {
+  test_support::expect_error([&] {
     LabelTargets bad = t;
     bad.confusion = {};
     labels_from_logits(logits, out.views, &bad);
   }, "targets.confusion: is required");
-  expect_error([&] {
+  test_support::expect_error([&] {
     LabelTargets bad = t;
     bad.targets.dtype = DType::Int32;
     labels_from_logits(logits, out.views, &bad);
   }, "targets.targets: expected int64");
-  expect_error([&] {
+  test_support::expect_error([&] {
     LabelTargets bad = t;
     bad.targets = TensorView::contiguous(targets.data(), DType::Int64, {2});
     labels_from_logits(logits, out.views, &bad);
   }, "targets.targets: expected int64 of shape [3]");
-  expect_error([&] {
+  test_support::expect_error([&] {
     LabelTargets bad = t;
     bad.ignored = TensorView::contiguous(wide.data(), DType::Int64, {2});
     labels_from_logits(logits, out.views, &bad);
   }, "targets.ignored: expected one int64");
-  expect_error([&] {
+  test_support::expect_error([&] {
     LabelTargets bad = t;
     bad.targets.device = Device::cuda(0);
     labels_from_logits(logits, out.views, &bad);

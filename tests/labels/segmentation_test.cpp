@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "support/expect_error.h"  // tests/
 #include "trainscope/error.h"
 #include "trainscope/ops/colorize.h"
 
@@ -112,15 +113,6 @@ TEST(SegmentationToRgb, HalfLogits) {
   EXPECT_EQ(rgb, (std::vector<uint8_t>{40, 50, 60, 10, 20, 30}));
 }
 
-void expect_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected trainscope::Error mentioning " << needle;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 TEST(SegmentationToRgb, BadArgumentsNameTheArgument) {
   std::vector<float> x(12);
   std::vector<int32_t> ints(12);
@@ -129,38 +121,38 @@ TEST(SegmentationToRgb, BadArgumentsNameTheArgument) {
   auto logits = TensorView::contiguous(x.data(), DType::Float32, {1, 3, 2, 2});
   auto rgb_view = TensorView::contiguous(rgb.data(), DType::UInt8, {1, 2, 2, 3});
   const auto first = ChannelLayout::ChannelsFirst;
-  expect_error([&] {
+  test_support::expect_error([&] {
     segmentation_to_rgb(TensorView::contiguous(x.data(), DType::Float32, {3, 2, 2}), first, kPalette, rgb_view);
   }, "logits: expected rank 4");
-  expect_error([&] {
+  test_support::expect_error([&] {
     segmentation_to_rgb(TensorView::contiguous(ints.data(), DType::Int32, {1, 3, 2, 2}), first, kPalette, rgb_view);
   }, "logits: expected dtype");
-  expect_error([&] {
+  test_support::expect_error([&] {
     segmentation_to_rgb(logits, ChannelLayout::ChannelsLast, kPalette, rgb_view);  // H, W = 3, 2
   }, "rgb: expected uint8 of shape [1, 3, 2, 3]");
-  expect_error([&] {
+  test_support::expect_error([&] {
     SegmentationStats s;
     s.class_counts = TensorView::contiguous(counts.data(), DType::Int64, {2});
     segmentation_to_rgb(logits, first, kPalette, rgb_view, s);
   }, "stats.class_counts: expected int64 of shape [3]");
-  expect_error([&] {
+  test_support::expect_error([&] {
     SegmentationStats s;
     s.intersection = TensorView::contiguous(counts.data(), DType::Int64, {3});
     segmentation_to_rgb(logits, first, kPalette, rgb_view, s);
   }, "target: is required");
-  expect_error([&] {
+  test_support::expect_error([&] {
     auto t = TensorView::contiguous(target.data(), DType::Int64, {1, 4});
     segmentation_to_rgb(logits, first, kPalette, rgb_view, {}, &t);
   }, "target: expected shape [1, 2, 2]");
-  expect_error([&] {
+  test_support::expect_error([&] {
     auto t = TensorView::contiguous(x.data(), DType::Float32, {1, 2, 2});
     segmentation_to_rgb(logits, first, kPalette, rgb_view, {}, &t);
   }, "target: expected dtype");
-  expect_error([&] {
+  test_support::expect_error([&] {
     auto t = TensorView::contiguous(target.data(), DType::Int64, {1, 2, 2}, Device::cuda(0));
     segmentation_to_rgb(logits, first, kPalette, rgb_view, {}, &t);
   }, "target: expected device cpu");
-  expect_error([&] {
+  test_support::expect_error([&] {
     auto r = rgb_view;
     r.device = Device::cuda(0);
     segmentation_to_rgb(logits, first, kPalette, r);

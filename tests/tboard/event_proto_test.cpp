@@ -4,20 +4,11 @@
 
 #include <string>
 
+#include "support/hex.h"  // tests/
 #include "trainscope/error.h"
 
 namespace trainscope::detail {
 namespace {
-
-std::string hex_bytes(const std::string& s) {
-  std::string out;
-  char buf[4];
-  for (unsigned char c : s) {
-    std::snprintf(buf, sizeof buf, "%02x", c);
-    out += buf;
-  }
-  return out;
-}
 
 std::string unhex(const std::string& hex) {
   std::string out;
@@ -30,8 +21,8 @@ std::string unhex(const std::string& hex) {
 
 TEST(EventProto, FileVersionEvent) {
   // 09 = field 1 (wall_time) fixed64: 1.5 = 0x3ff8000000000000; 1a = field 3 (file_version) bytes.
-  EXPECT_EQ(hex_bytes(encode_file_version_event(1.5)),
-            "09000000000000f83f" "1a0d" + hex_bytes("brain.Event:2"));
+  EXPECT_EQ(test_support::hex_bytes(encode_file_version_event(1.5)),
+            "09000000000000f83f" "1a0d" + test_support::hex_bytes("brain.Event:2"));
 }
 
 TEST(EventProto, ScalarEvent) {
@@ -39,7 +30,7 @@ TEST(EventProto, ScalarEvent) {
   summary.add_scalar("loss", 0.5f);
   // Event{wall_time 2.0, step 3 (10 03), summary (2a, 13 bytes)
   //   Summary{value (0a, 11 bytes) Value{tag (0a 04 "loss"), simple_value (15, 0.5f = 0x3f000000)}}}
-  EXPECT_EQ(hex_bytes(encode_summary_event(2.0, 3, summary)),
+  EXPECT_EQ(test_support::hex_bytes(encode_summary_event(2.0, 3, summary)),
             "090000000000000040" "1003" "2a0d" "0a0b" "0a046c6f7373" "150000003f");
 }
 
@@ -47,9 +38,9 @@ TEST(EventProto, DefaultsAreOmittedExceptOneofMembers) {
   SummaryBuilder summary;
   summary.add_scalar("a", 0.0f);  // simple_value is in a oneof: written even when zero
   // wall_time 0 and step 0 are proto3 defaults: left out.
-  EXPECT_EQ(hex_bytes(encode_summary_event(0.0, 0, summary)), "2a0a" "0a08" "0a0161" "1500000000");
+  EXPECT_EQ(test_support::hex_bytes(encode_summary_event(0.0, 0, summary)), "2a0a" "0a08" "0a0161" "1500000000");
   // A negative step is a ten-byte varint (two's complement), as protobuf writes int64.
-  EXPECT_EQ(hex_bytes(encode_summary_event(0.0, -1, summary)),
+  EXPECT_EQ(test_support::hex_bytes(encode_summary_event(0.0, -1, summary)),
             "10ffffffffffffffffff01" "2a0a" "0a08" "0a0161" "1500000000");
 }
 
@@ -73,7 +64,7 @@ TEST(EventProto, HistogramValue) {
       "3210" "0000000000000000" "000000000000f03f"   // bucket_limit: right edges 0, 1 (packed)
       "3a10" "000000000000f03f" "0000000000000840";  // bucket: counts 1, 3 (packed)
   ASSERT_EQ(histo.size() / 2, 81u);
-  EXPECT_EQ(hex_bytes(summary.message().bytes()), "0a56" "0a0168" "2a51" + histo);
+  EXPECT_EQ(test_support::hex_bytes(summary.message().bytes()), "0a56" "0a0168" "2a51" + histo);
 }
 
 TEST(EventProto, HistogramNeedsOneEdgeMoreThanCounts) {
@@ -98,7 +89,7 @@ TEST(EventProto, ImageValue) {
   SummaryBuilder summary;
   summary.add_image("m", 2, 3, 3, {'P', 'N', 'G'});
   // Image{height 2 (08 02), width 3 (10 03), colorspace 3 (18 03), encoded (22 03 "PNG")}
-  EXPECT_EQ(hex_bytes(summary.message().bytes()), "0a10" "0a016d" "220b" "080210031803" "2203504e47");
+  EXPECT_EQ(test_support::hex_bytes(summary.message().bytes()), "0a10" "0a016d" "220b" "080210031803" "2203504e47");
 }
 
 TEST(EventProto, TextValueForTheTextPlugin) {
@@ -107,13 +98,13 @@ TEST(EventProto, TextValueForTheTextPlugin) {
   // Value{tag "t",
   //   tensor (42) TensorProto{dtype DT_STRING (08 07), tensor_shape {} (12 00), string_val (42 "hi")},
   //   metadata (4a) SummaryMetadata{plugin_data (0a) {plugin_name "text"}, data_class TENSOR (20 02)}}
-  EXPECT_EQ(hex_bytes(summary.message().bytes()),
+  EXPECT_EQ(test_support::hex_bytes(summary.message().bytes()),
             "0a19" "0a0174" "4208" "0807" "1200" "42026869" "4a0a" "0a06" "0a0474657874" "2002");
 }
 
 TEST(EventProto, SessionStartEvent) {
   // session_log (3a) SessionLog{status START (08 01)}
-  EXPECT_EQ(hex_bytes(encode_session_start_event(2.0, 5)), "090000000000000040" "1005" "3a020801");
+  EXPECT_EQ(test_support::hex_bytes(encode_session_start_event(2.0, 5)), "090000000000000040" "1005" "3a020801");
 }
 
 TEST(EventProto, HeaderDecodesWhatWasEncoded) {

@@ -7,22 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "support/hex.h"  // tests/
 #include "trainscope/error.h"
 
 namespace trainscope::detail {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string hex_bytes(const std::string& s) {
-  std::string out;
-  char buf[4];
-  for (unsigned char c : s) {
-    std::snprintf(buf, sizeof buf, "%02x", c);
-    out += buf;
-  }
-  return out;
-}
 
 // Event{wall_time: 1.5, file_version: "brain.Event:2"}, encoded by hand: 24 bytes.
 const std::string kFileVersionEvent =
@@ -34,8 +25,8 @@ TEST(RecordFraming, KnownRecordByteForByte) {
   append_record(framed, kFileVersionEvent);
   // length 24 (LE) | masked CRC of le64(24) = 0x224b7fa3 (SPEC §5) | data | masked CRC of the data
   // = 0x6c64282a (as TensorBoard's Python CRC computes it), each CRC little-endian.
-  const std::string expected = "1800000000000000" "a37f4b22" + hex_bytes(kFileVersionEvent) + "2a28646c";
-  EXPECT_EQ(hex_bytes(framed), expected);
+  const std::string expected = "1800000000000000" "a37f4b22" + test_support::hex_bytes(kFileVersionEvent) + "2a28646c";
+  EXPECT_EQ(test_support::hex_bytes(framed), expected);
   EXPECT_EQ(framed.size(), kRecordHeaderBytes + 24 + kRecordFooterBytes);
 }
 
@@ -43,7 +34,7 @@ TEST(RecordFraming, EmptyRecord) {
   std::string framed;
   append_record(framed, "");
   // CRC-32C of nothing is 0, masked: 0xa282ead8.
-  EXPECT_EQ(hex_bytes(framed.substr(12)), "d8ea82a2");
+  EXPECT_EQ(test_support::hex_bytes(framed.substr(12)), "d8ea82a2");
   EXPECT_EQ(framed.size(), 16u);
 }
 

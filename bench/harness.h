@@ -9,6 +9,7 @@
 //   TRAINSCOPE_BENCH_CASE(labels_8192x1000) {        // ctx: Context&
 //     auto logits = torch::randn({8192, 1000}, ctx.tensor_options());
 //     CaseResult r = ctx.new_case("labels_8192x1000", bytes_read_and_written);
+//     r.add("trainscope", ctx.device_time_ms(run), ctx.time_ms(run));  // device, end to end
 //     const auto ms = ctx.time_side_by_side({[&] { /* enqueue + harvest */ },
 //                                            [&] { logits.argmax(1).cpu(); }});
 //     r.add("trainscope", ms[0]);
@@ -18,8 +19,8 @@
 //   }
 //
 // The harness gives every case the device (CUDA, or the CPU with --cpu), CUDA-event timing with
-// warm-up and medians (ctx.time_ms), the measured copy bandwidth and the one-read limit of a
-// byte count (ctx.one_read_limit_ms), a rotation count for inputs small enough that caches would
+// warm-up and medians (ctx.time_ms: end to end; ctx.device_time_ms: kernels and copies only), the
+// measured copy bandwidth and the physical limit of a byte count moved (ctx.limit_ms), a rotation count for inputs small enough that caches would
 // flatter them (ctx.rotations), the small mode (ctx.small(): tiny sizes, proves the harness in
 // CI) and the tensor sets of bench/data/tensor-sets.json (ctx.tensor_sets()). Results of all
 // cases land in one JSON file and one markdown table in --out-dir (else $OUT, else ".").
@@ -44,7 +45,8 @@ struct Options {
 
 struct Variant {
   std::string name;
-  double ms = 0;
+  double ms = 0;          // end to end: from the host's call until its results are ready
+  double device_ms = -1;  // kernels and copies only (the subject's); < 0 when not measured
 };
 
 // One case: the subject (first variant) and its baselines, over `bytes` of input.
@@ -53,7 +55,10 @@ struct CaseResult {
   double bytes = 0;
   nlohmann::json about = nlohmann::json::object();  // tensor counts, shapes, checks, ...
   std::vector<Variant> variants;
-  void add(std::string variant, double ms) { variants.push_back({std::move(variant), ms}); }
+  void add(std::string variant, double ms) { variants.push_back({std::move(variant), ms, -1}); }
+  void add(std::string variant, double device_ms, double end_to_end_ms) {
+    variants.push_back({std::move(variant), end_to_end_ms, device_ms});
+  }
 };
 
 class Context {
@@ -80,10 +85,16 @@ class Context {
   // One timed run of fn in ms (CUDA events or the steady clock).
   double time_once(const std::function<void()>& fn) const;
 
+  // Device time of fn in ms (median): on CUDA the stream first runs a spin kernel long enough
+  // for the host to enqueue all of fn behind it, so the events around fn see only the kernels
+  // and copies, not host enqueue gaps. On the CPU, the same as time_ms.
+  double device_time_ms(const std::function<void()>& fn, int reps = 10, int warmup = 2) const;
+
   // Copy bandwidth measured at start-up, counting read + write (GB/s).
   double copy_gbps_rw() const { return copy_gbps_rw_; }
-  // Time to read `bytes` once at the copy's read rate (half its read + write rate).
-  double one_read_limit_ms(double bytes) const { return bytes / (copy_gbps_rw_ * 1e9 / 2) * 1e3; }
+  // The physical limit of an op that must move `bytes` (read + write): the time the measured
+  // device-to-device copy takes to move as many bytes, reads and writes counted alike.
+  double limit_ms(double bytes) const { return bytes / (copy_gbps_rw_ * 1e9) * 1e3; }
   // How many distinct copies of an input of `bytes` to cycle through so that repeated runs do not
   // find it in the last-level cache (1 when it is already larger than a few caches).
   int rotations(double bytes) const;

@@ -3,14 +3,16 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "colorize_paths.h"
 #include "cuda_check.cuh"
 #include "palette_param.cuh"
+#include "resident_grid.cuh"
 
 namespace trainscope::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kPixelsPerThread = 4;  // 4 pixels = 12 output bytes = three aligned 32-bit stores
+constexpr int kPixelsPerThread = kMaskPixelsPerThread;
 
 // The 4 ids of a group with one vector load (int64: two 16-byte loads; int32: one 16-byte load;
 // uint8: one 4-byte load) instead of four scalar ones. `first` is a multiple of 4.
@@ -34,7 +36,7 @@ template <typename Id>
 __global__ void mask_to_rgb_kernel(const Id* __restrict__ mask, int64_t pixels,
                                    const __grid_constant__ PaletteParam palette,
                                    uint8_t* __restrict__ rgb, unsigned long long* ignored,
-                                   bool vector_loads) {
+                                   MaskToRgbPaths paths) {
   __shared__ uint8_t table[(Palette::kMaxClasses + 1) * 3];  // last entry: the ignore colour
   for (int i = threadIdx.x; i < palette.size * 3; i += blockDim.x) table[i] = palette.rgb[i];
   if (threadIdx.x < 3) table[palette.size * 3 + threadIdx.x] = palette.ignore[threadIdx.x];
@@ -47,7 +49,7 @@ __global__ void mask_to_rgb_kernel(const Id* __restrict__ mask, int64_t pixels,
     const int64_t first = g * kPixelsPerThread;
     uint8_t out[kPixelsPerThread * 3];
     int64_t ids[kPixelsPerThread];
-    if (vector_loads && first + kPixelsPerThread <= pixels) {
+    if (paths.vector_loads && first + kPixelsPerThread <= pixels) {
       load_group(mask, first, ids);
     } else {
 #pragma unroll
@@ -69,8 +71,7 @@ __global__ void mask_to_rgb_kernel(const Id* __restrict__ mask, int64_t pixels,
       out[3 * k + 2] = table[3 * entry + 2];
     }
     uint8_t* dst = rgb + 3 * first;
-    if (first + kPixelsPerThread <= pixels) {
-      // 12·g bytes from the base: 4-byte aligned whenever rgb is (cudaMalloc gives 256).
+    if (paths.word_stores && first + kPixelsPerThread <= pixels) {
       uint32_t* d32 = reinterpret_cast<uint32_t*>(dst);
 #pragma unroll
       for (int w = 0; w < 3; ++w) {
@@ -78,10 +79,15 @@ __global__ void mask_to_rgb_kernel(const Id* __restrict__ mask, int64_t pixels,
                  uint32_t(out[4 * w + 2]) << 16 | uint32_t(out[4 * w + 3]) << 24;
       }
     } else {
-      for (int64_t k = 0; first + k < pixels; ++k) {
-        dst[3 * k + 0] = out[3 * k + 0];
-        dst[3 * k + 1] = out[3 * k + 1];
-        dst[3 * k + 2] = out[3 * k + 2];
+      // Byte stores: an unaligned output, or the last group. Constant indices after unrolling
+      // keep `out` in registers (a runtime bound would move it to local memory).
+#pragma unroll
+      for (int k = 0; k < kPixelsPerThread; ++k) {
+        if (first + k < pixels) {
+          dst[3 * k + 0] = out[3 * k + 0];
+          dst[3 * k + 1] = out[3 * k + 1];
+          dst[3 * k + 2] = out[3 * k + 2];
+        }
       }
     }
   }
@@ -95,18 +101,12 @@ __global__ void mask_to_rgb_kernel(const Id* __restrict__ mask, int64_t pixels,
 template <typename Id>
 void launch_typed(const void* mask, int64_t pixels, const PaletteParam& palette, uint8_t* rgb,
                   int64_t* ignored, cudaStream_t stream) {
-  int sms = 0, device = 0;
-  TS_CUDA_CHECK(cudaGetDevice(&device));
-  TS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int64_t groups = (pixels + kPixelsPerThread - 1) / kPixelsPerThread;
-  const int64_t wanted = (groups + kThreads - 1) / kThreads;
-  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t(sms) * 8)));
-  // Views into a larger buffer may start anywhere: vector loads need the group's alignment.
-  const std::size_t group_bytes = std::min<std::size_t>(16, kPixelsPerThread * sizeof(Id));
-  const bool vector_loads = reinterpret_cast<std::uintptr_t>(mask) % group_bytes == 0;
+  const int blocks = resident_grid(mask_to_rgb_kernel<Id>, kThreads, 0, (groups + kThreads - 1) / kThreads);
+  const MaskToRgbPaths paths = mask_to_rgb_paths(mask, sizeof(Id), rgb);
   mask_to_rgb_kernel<Id><<<blocks, kThreads, 0, stream>>>(
       static_cast<const Id*>(mask), pixels, palette, rgb,
-      reinterpret_cast<unsigned long long*>(ignored), vector_loads);
+      reinterpret_cast<unsigned long long*>(ignored), paths);
   TS_CUDA_CHECK_LAUNCH();
 }
 

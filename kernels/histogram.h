@@ -34,14 +34,19 @@ class CudaHistogramRunner {
   CudaHistogramRunner(const CudaHistogramRunner&) = delete;
   CudaHistogramRunner& operator=(const CudaHistogramRunner&) = delete;
 
-  // Refreshes the tensor table if it changed (async copy from pinned memory), zeroes the
-  // accumulators, runs the statistics pass and the binning pass, copies the results into pinned
-  // memory and records the completion event. Never allocates; never blocks (except to reuse a
-  // staging buffer whose previous upload is still in flight, which needs two table changes in a
-  // row before the device has caught up).
+  // Zeroes the accumulators, runs the statistics pass and the binning pass, copies the results
+  // into pinned memory and records the completion event. Never allocates. Eager calls refresh
+  // the eager tensor table when it changed (async copy from one of two pinned staging slots;
+  // blocks only when both slots' uploads are still in flight) and, on a stream other than the
+  // last call's, first wait for the last call's work. Inside a CUDA graph capture the graph gets
+  // a table of its own, re-uploaded at each replay and never written by eager calls; a plan
+  // holds one captured tensor list (another list in a later capture is an Error).
   void enqueue(const std::vector<HistogramTensor>& tensors, Stream stream);
   bool ready() const;
   void wait() const;
+  // Throws if the pinned results cannot be those of the last enqueue: it was captured and no
+  // replay has completed yet. Call after wait().
+  void check_results() const;
 
   // Pinned host results of the last enqueue() (valid once ready()).
   const histogram_math::TensorAccumulators* accumulators() const;

@@ -210,6 +210,7 @@ std::vector<HistogramResult> HistogramPlan::results() const {
 #ifdef TRAINSCOPE_WITH_CUDA
   if (p.cuda) {
     p.cuda->wait();
+    p.cuda->check_results();
     acc = p.cuda->accumulators();
     counts = p.cuda->counts();
   }

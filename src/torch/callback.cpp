@@ -28,7 +28,20 @@ struct PlanPool {
   std::vector<int64_t> numels;
   Device device;
   std::vector<std::unique_ptr<HistogramPlan>> free;
+  // Plans for a list that changed: freeing device memory synchronises the device, so they are
+  // released at the next epoch end rather than inside a training step.
+  std::vector<std::unique_ptr<HistogramPlan>> retired;
   int outstanding = 0;
+
+  // Resets the pool for a new tensor list; true if it changed.
+  bool use_list(const std::vector<int64_t>& list_numels, const Device& list_device) {
+    if (numels == list_numels && device == list_device) return false;
+    for (auto& plan : free) retired.push_back(std::move(plan));
+    free.clear();
+    numels = list_numels;
+    device = list_device;
+    return true;
+  }
 };
 
 class HistogramPart : public PendingPart {
@@ -126,11 +139,7 @@ struct Callback::Impl {
     std::unique_ptr<HistogramPlan> plan;
     {
       std::lock_guard<std::mutex> lock(pool->mutex);
-      if (pool->numels != numels || pool->device != device) {
-        pool->free.clear();  // a different tensor list: plans sized for the old one are useless
-        pool->numels = numels;
-        pool->device = device;
-      }
+      pool->use_list(numels, device);  // a different list: plans sized for the old one are useless
       if (!pool->free.empty()) {
         plan = std::move(pool->free.back());
         pool->free.pop_back();
@@ -154,6 +163,45 @@ struct Callback::Impl {
       throw;
     }
     return std::make_unique<HistogramPart>(pool, std::move(plan), std::move(keys), std::move(tensors));
+  }
+
+  // Builds one plan for each histogram list ahead of the first logging step, so that step (which
+  // may run inside a captured region) never allocates device or pinned memory. Gradients are
+  // expected for every parameter that requires one.
+  void prepare_histogram_plans() {
+    if (!module || options.histogram_frequency < 0) return;
+    HistogramOptions histogram_options;
+    histogram_options.bins = options.histogram_bins;
+    auto prepare = [&](const std::shared_ptr<PlanPool>& pool, bool gradients) {
+      std::vector<TensorView> views;
+      std::vector<torch::Tensor> dense;
+      std::vector<int64_t> numels;
+      for (const auto& p : module->named_parameters()) {
+        if (gradients && !p.value().requires_grad()) continue;
+        auto t = p.value().detach();
+        if (t.is_cuda() && !t.is_contiguous()) t = t.contiguous();
+        views.push_back(view_of(t));
+        numels.push_back(t.numel());
+        dense.push_back(t);
+      }
+      if (views.empty()) return;
+      std::lock_guard<std::mutex> lock(pool->mutex);
+      pool->use_list(numels, views.front().device);
+      if (pool->free.empty() && pool->outstanding == 0)
+        pool->free.push_back(std::make_unique<HistogramPlan>(views, histogram_options));
+    };
+    if (options.log_weights) prepare(weight_pool, false);
+    if (options.log_gradients) prepare(gradient_pool, true);
+  }
+
+  void release_retired_plans() {
+    for (auto* pool : {&weight_pool, &gradient_pool}) {
+      std::vector<std::unique_ptr<HistogramPlan>> retired;
+      {
+        std::lock_guard<std::mutex> lock((*pool)->mutex);
+        retired.swap((*pool)->retired);
+      }
+    }
   }
 
   std::unique_ptr<PendingPart> weight_histograms() {
@@ -319,6 +367,7 @@ void Callback::on_train_begin() {
   }
   if (s.module && o.save_graph) run.write_graph(module_graph_json(*s.module));
   if (s.module && o.compute_flops) run.set_summary("GFLOPs", get_flops());
+  s.prepare_histogram_plans();
 }
 
 void Callback::after_backward() {
@@ -378,6 +427,7 @@ void Callback::on_epoch_end(int64_t epoch, const Metrics& metrics) {
   bool evaluation = o.log_evaluation && detail::evaluation_is_due(epoch + 1, o.log_evaluation_frequency);
   s.add_validation_media(o.predictions > 0, evaluation, parts);
   run.commit(std::move(record), std::move(parts));
+  s.release_retired_plans();
 }
 
 void Callback::on_train_end() {

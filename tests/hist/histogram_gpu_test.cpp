@@ -29,7 +29,8 @@ void expect_identical(const std::vector<HistogramResult>& gpu, const std::vector
     EXPECT_EQ(gpu[i].stats.neg_inf_count, cpu[i].stats.neg_inf_count) << w;
     EXPECT_EQ(gpu[i].stats.min, cpu[i].stats.min) << w;
     EXPECT_EQ(gpu[i].stats.max, cpu[i].stats.max) << w;
-    const auto close = [](double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(1.0, std::abs(b)); };
+    // Equal values (infinities included) are close; |Inf - Inf| would be NaN.
+    const auto close = [](double a, double b) { return a == b || std::abs(a - b) <= 1e-9 * std::max(1.0, std::abs(b)); };
     EXPECT_PRED2(close, gpu[i].stats.sum, cpu[i].stats.sum) << w;
     EXPECT_PRED2(close, gpu[i].stats.sum_squares, cpu[i].stats.sum_squares) << w;
     EXPECT_PRED2(close, gpu[i].stats.std, cpu[i].stats.std) << w;
@@ -207,6 +208,81 @@ TEST(HistogramGpu, WholeEnqueueCapturedInAGraph) {
   }
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
+}
+
+
+std::vector<torch::Tensor> on_cpu(const std::vector<torch::Tensor>& list) {
+  std::vector<torch::Tensor> out;
+  for (const auto& t : list) out.push_back(t.cpu());
+  return out;
+}
+
+// The graph owns its tensor table: eager enqueues with other tensors between replays (and a
+// capture whose list equals the last eager one) must not change what a replay reads.
+TEST(HistogramGpu, CaptureThenEagerWithOtherDataThenReplays) {
+  TS_REQUIRE_CUDA();
+  torch::manual_seed(9);
+  std::vector<torch::Tensor> captured = {torch::randn({5000}, torch::kCUDA), torch::randn({70000}, torch::kCUDA)};
+  std::vector<torch::Tensor> other = {torch::rand({5000}, torch::kCUDA) + 10,
+                                      torch::randn({70000}, torch::kCUDA).to(torch::kHalf)};
+  HistogramPlan plan = histogram_plan(captured, {32});
+  torch::cuda::synchronize();  // the data was made on the default stream
+  auto stream = c10::cuda::getStreamFromPool();
+  c10::cuda::CUDAStreamGuard guard(stream);
+  enqueue_histograms(plan, captured);  // eager, the same list the capture will take
+  expect_identical(plan.results(), histograms(on_cpu(captured), {32}), "eager before capture");
+
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  ASSERT_EQ(cudaStreamBeginCapture(stream.stream(), cudaStreamCaptureModeGlobal), cudaSuccess);
+  enqueue_histograms(plan, captured);
+  ASSERT_EQ(cudaStreamEndCapture(stream.stream(), &graph), cudaSuccess);
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  // Captured but not replayed: the pinned results are an earlier call's, so results() refuses.
+  EXPECT_THROW(plan.results(), Error);
+
+  enqueue_histograms(plan, other);  // eager with other pointers and dtypes
+  expect_identical(plan.results(), histograms(on_cpu(other), {32}), "eager after capture");
+  for (int replay = 0; replay < 2; ++replay) {
+    for (auto& t : captured) t.mul_(2);
+    ASSERT_EQ(cudaGraphLaunch(exec, stream.stream()), cudaSuccess);
+    expect_identical(plan.results(), histograms(on_cpu(captured), {32}), "replay " + std::to_string(replay));
+  }
+  enqueue_histograms(plan, other);
+  expect_identical(plan.results(), histograms(on_cpu(other), {32}), "eager after replays");
+
+  // One captured list per plan: capturing other tensors is an error, not a silent overwrite.
+  ASSERT_EQ(cudaStreamBeginCapture(stream.stream(), cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  EXPECT_THROW(enqueue_histograms(plan, other), Error);
+  cudaGraph_t discarded;
+  cudaStreamEndCapture(stream.stream(), &discarded);
+  if (discarded) cudaGraphDestroy(discarded);
+  cudaGetLastError();
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+}
+
+// A plan reused on another stream: the second enqueue's memset must wait for the first's kernels.
+TEST(HistogramGpu, ReuseOnAnotherStreamIsOrdered) {
+  TS_REQUIRE_CUDA();
+  torch::manual_seed(10);
+  std::vector<torch::Tensor> big = {torch::randn({1 << 24}, torch::kCUDA)};
+  std::vector<torch::Tensor> small = {torch::rand({1 << 24}, torch::kCUDA)};
+  HistogramPlan plan = histogram_plan(big, {64});
+  torch::cuda::synchronize();  // the data was made on the default stream
+  auto first = c10::cuda::getStreamFromPool();
+  auto second = c10::cuda::getStreamFromPool();
+  for (int round = 0; round < 3; ++round) {
+    {
+      c10::cuda::CUDAStreamGuard guard(first);
+      enqueue_histograms(plan, big);
+    }
+    {
+      c10::cuda::CUDAStreamGuard guard(second);
+      enqueue_histograms(plan, small);
+    }
+    expect_identical(plan.results(), histograms(on_cpu(small), {64}), "round " + std::to_string(round));
+  }
 }
 
 }  // namespace

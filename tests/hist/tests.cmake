@@ -2,3 +2,4 @@
 trainscope_add_test(histogram_test SOURCES hist/histogram_test.cpp)
 trainscope_add_test(histogram_torch_test TORCH SOURCES hist/histogram_torch_test.cpp)
 trainscope_add_test(histogram_gpu_test TORCH GPU SOURCES hist/histogram_gpu_test.cpp)
+trainscope_add_test(histogram_schedule_test SOURCES hist/histogram_schedule_test.cpp)

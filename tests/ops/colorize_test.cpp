@@ -5,9 +5,29 @@
 
 #include "trainscope/error.h"
 #include "trainscope/ops/colorize.h"
+#include "colorize_paths.h"  // kernels/: the CUDA kernel's choice of load and store paths
 
 namespace trainscope {
 namespace {
+
+// The CUDA kernel stores a 4-pixel group as three 32-bit words only where the output is 4-byte
+// aligned: rgb_batch[i] of an [N, H, W, 3] batch with H·W·3 not a multiple of 4 is not.
+TEST(MaskToRgbPaths, WordStoresOnlyOnAlignedOutput) {
+  alignas(16) static uint8_t rgb[64];
+  alignas(16) static int64_t mask[8];
+  EXPECT_TRUE(kernels::mask_to_rgb_paths(mask, 8, rgb).word_stores);
+  EXPECT_TRUE(kernels::mask_to_rgb_paths(mask, 8, rgb + 12).word_stores);
+  for (int offset : {1, 2, 3, 5, 7 * 5 * 3}) {  // 105: rgb_batch[1] of a [N, 7, 5, 3] batch
+    EXPECT_FALSE(kernels::mask_to_rgb_paths(mask, 8, rgb + offset % 64).word_stores) << offset;
+  }
+  // Vector loads need the 4 ids' alignment (16 bytes at most).
+  EXPECT_TRUE(kernels::mask_to_rgb_paths(mask, 8, rgb).vector_loads);
+  EXPECT_FALSE(kernels::mask_to_rgb_paths(mask + 1, 8, rgb).vector_loads);
+  EXPECT_TRUE(kernels::mask_to_rgb_paths(mask + 2, 8, rgb).vector_loads);
+  const auto* bytes = reinterpret_cast<const uint8_t*>(mask);
+  EXPECT_TRUE(kernels::mask_to_rgb_paths(bytes + 4, 1, rgb).vector_loads);
+  EXPECT_FALSE(kernels::mask_to_rgb_paths(bytes + 5, 1, rgb).vector_loads);
+}
 
 TEST(Palette, DefaultRuleIsBlackThenSaturatedHues) {
   const Palette p = Palette::default_for(7);  // hues 0, 1/6, ..., 5/6 for classes 1..6

@@ -55,13 +55,18 @@ class HistogramPlan {
   // CUDA views must be contiguous (the histogram functions of trainscope/torch.h make CUDA tensors
   // contiguous first); CPU views may have any strides. The plan holds one set of results: a later
   // enqueue() overwrites them, so harvest before enqueuing again (or keep a ring of plans).
-  // Captured in a CUDA graph, each replay reads the data pointers given at capture time.
+  // Captured in a CUDA graph, each replay reads the data pointers given at capture time (the
+  // graph owns its copy of the tensor table: eager enqueues with other tensors between replays
+  // do not change what a replay reads). One captured tensor list per plan. Successive calls on
+  // different streams are ordered (the later waits for the earlier); a replay is ordered only
+  // by the stream it is launched on.
   void enqueue(const std::vector<TensorView>& tensors, Stream stream = {});
   // True once the results of the last enqueue() are in host memory (never blocks).
   bool ready() const;
   // Blocks until ready() (only the thread that harvests results should call this).
   void wait() const;
-  // Decodes the results of the last enqueue(); waits first if they are not ready.
+  // Decodes the results of the last enqueue() or, after a capture, of the last completed replay;
+  // waits first if they are not ready. An Error after a capture that has not been replayed.
   std::vector<HistogramResult> results() const;
 
   std::size_t size() const;  // number of tensors

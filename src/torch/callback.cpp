@@ -217,16 +217,60 @@ struct Callback::Impl {
     return capture_histograms(gradient_pool, "gradients/", named);
   }
 
+  static void check_metric(const std::string& key, const Metric& metric) {
+    if (metric.is_undefined_tensor())
+      throw Error("Callback: metric '" + key + "': the tensor is undefined (never computed?); expected a scalar tensor or a number");
+    if (metric.is_tensor() && metric.tensor().numel() != 1)
+      throw Error("Callback: metric '" + key + "': expected a scalar tensor, got " + std::to_string(metric.tensor().numel()) + " elements");
+  }
+
+  // With log_batch_frequency 0, batch metrics are averaged over the epoch and logged with the
+  // epoch's row, as Keras's epoch logs are. Device values are summed on their device (no sync).
+  struct BatchAverages {
+    std::map<std::string, torch::Tensor> device_sums;
+    std::map<std::string, double> host_sums;
+    std::map<std::string, int64_t> counts;
+  } batch_averages;
+
+  void accumulate_batch_metrics(const Metrics& metrics) {
+    for (const auto& [key, metric] : metrics) {
+      check_metric(key, metric);
+      if (metric.is_tensor()) {
+        auto value = metric.tensor().detach().reshape({}).to(torch::kDouble);
+        auto& sum = batch_averages.device_sums[key];
+        sum = sum.defined() ? sum + value : value.clone();
+      } else {
+        batch_averages.host_sums[key] += metric.value();
+      }
+      ++batch_averages.counts[key];
+    }
+  }
+
+  // The epoch's averages of the batch metrics, for keys the epoch metrics do not set themselves.
+  Metrics take_batch_averages(const Metrics& epoch_metrics) {
+    Metrics averages;
+    for (const auto& [key, count] : batch_averages.counts) {
+      if (epoch_metrics.count(key)) continue;
+      const auto device = batch_averages.device_sums.find(key);
+      if (device != batch_averages.device_sums.end()) {
+        averages.emplace(key, Metric(device->second / double(count)));
+      } else {
+        averages.emplace(key, Metric(batch_averages.host_sums[key] / double(count)));
+      }
+    }
+    batch_averages = {};
+    return averages;
+  }
+
   // Host metrics go into the record; tensor metrics into one asynchronous copy.
   void add_metrics(const Metrics& metrics, StepRecord& record, std::vector<std::unique_ptr<PendingPart>>& parts) {
     detail::HostTensors device;
     for (const auto& [key, metric] : metrics) {
+      check_metric(key, metric);
       if (!metric.is_tensor()) {
         record.scalars[key] = metric.value();
         continue;
       }
-      if (metric.tensor().numel() != 1)
-        throw Error("Callback: metric '" + key + "': expected a scalar tensor, got " + std::to_string(metric.tensor().numel()) + " elements");
       device[key] = metric.tensor().detach().reshape({}).to(torch::kDouble);
     }
     if (device.empty()) return;
@@ -380,6 +424,7 @@ void Callback::after_backward() {
 void Callback::on_batch_end(int64_t step, const Metrics& metrics) {
   Impl& s = *impl_;
   s.last_step = step;
+  if (s.options.log_batch_frequency == 0) s.accumulate_batch_metrics(metrics);
   bool metrics_due = detail::batch_is_due(step + 1, s.options.log_batch_frequency);
   bool histograms_due = detail::batch_is_due(step + 1, s.options.histogram_frequency) &&
                         s.module && (s.options.log_weights || !s.pending_gradients.empty());
@@ -403,6 +448,7 @@ void Callback::on_epoch_end(int64_t epoch, const Metrics& metrics) {
   std::vector<std::unique_ptr<PendingPart>> parts;
   record.scalars["epoch"] = static_cast<double>(epoch);
   s.add_metrics(metrics, record, parts);
+  s.add_metrics(s.take_batch_averages(metrics), record, parts);
 
   auto monitored = metrics.find(o.monitor);
   if (monitored == metrics.end()) {

@@ -4,6 +4,12 @@
 #include "support/gpu.h"
 #include "trainscope/torch/callback.h"
 
+#ifdef TRAINSCOPE_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+#endif
+
 namespace trainscope {
 namespace {
 
@@ -54,6 +60,52 @@ TEST(CallbackGpu, DeviceMetricsAndHistogramsMatchTheCpu) {
   EXPECT_EQ(total, 64 * 8);
   EXPECT_NEAR(cpu["parameters/weight"]["bins"][0].get<double>(), gpu["parameters/weight"]["bins"][0].get<double>(), 1e-6);
 }
+
+#ifdef TRAINSCOPE_WITH_CUDA
+// on_train_begin() builds the histogram plans, so a logging step allocates nothing: captured in
+// global mode (where cudaMalloc and cudaMallocHost are errors) after_backward() succeeds, and
+// the replay's histograms reach the run.
+TEST(CallbackGpu, LoggingStepCapturesAfterTrainBegin) {
+  TS_REQUIRE_CUDA();
+  auto dir = testing::fresh_run_dir("gpu_capture");
+  CallbackOptions options;
+  options.run.directory = dir.string();
+  options.log_gradients = true;
+  options.histogram_frequency = 1;
+  options.predictions = 0;
+  options.save_model = false;
+  torch::manual_seed(4);
+  torch::nn::Linear model(32, 16);
+  model->to(torch::kCUDA);
+  Callback callback(options);
+  callback.set_model(model);
+  callback.on_train_begin();
+  auto x = torch::randn({8, 32}, torch::kCUDA);
+  model->forward(x).pow(2).mean().backward();
+  torch::cuda::synchronize();
+
+  auto stream = c10::cuda::getStreamFromPool();
+  c10::cuda::CUDAStreamGuard guard(stream);
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaStreamBeginCapture(stream.stream(), cudaStreamCaptureModeGlobal), cudaSuccess);
+  callback.after_backward();
+  ASSERT_EQ(cudaStreamEndCapture(stream.stream(), &graph), cudaSuccess);
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream.stream()), cudaSuccess);
+  stream.synchronize();
+  callback.on_batch_end(0, {{"loss", 1.0}});
+  callback.on_train_end();
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+
+  auto rows = testing::read_history(dir);
+  ASSERT_FALSE(rows.empty());
+  int64_t total = 0;
+  for (auto& v : rows[0]["gradients/weight"]["values"]) total += v.get<int64_t>();
+  EXPECT_EQ(total, 32 * 16);
+}
+#endif
 
 }  // namespace
 }  // namespace trainscope

@@ -469,3 +469,62 @@ TEST(Callback, GraphAndConfigAreWritten) {
 
 }  // namespace
 }  // namespace trainscope
+
+namespace trainscope {
+namespace {
+
+// log_batch_frequency 0 (the default): the batch metrics are not dropped but averaged over the
+// epoch and logged with the epoch's row, as Keras's epoch logs are.
+TEST(CallbackBatchMetrics, AveragedIntoTheEpochRowByDefault) {
+  auto dir = testing::fresh_run_dir("batch_average");
+  CallbackOptions options;
+  options.run.directory = dir.string();
+  options.predictions = 0;
+  options.save_model = false;
+  options.tensorboard = false;
+  options.monitor = "val_loss";
+  Callback callback(options);
+  callback.on_train_begin();
+  const std::vector<double> losses = {0.9, 0.5, 0.4, 0.2};
+  for (int64_t step = 0; step < 4; ++step) {
+    callback.on_batch_end(step, {{"loss", torch::tensor(losses[step])}, {"lr", 0.1 * double(step + 1)}});
+  }
+  callback.on_epoch_end(0, {{"val_loss", 0.7}});
+  for (int64_t step = 4; step < 6; ++step) callback.on_batch_end(step, {{"loss", 1.0}, {"lr", 1.0}});
+  callback.on_epoch_end(1, {{"val_loss", 0.6}, {"lr", 5.0}});  // an epoch metric wins over the average
+  callback.on_train_end();
+  const auto rows = testing::read_history(dir);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NEAR(rows[0]["loss"].get<double>(), (0.9 + 0.5 + 0.4 + 0.2) / 4, 1e-12);
+  EXPECT_NEAR(rows[0]["lr"].get<double>(), 0.25, 1e-12);
+  EXPECT_NEAR(rows[1]["loss"].get<double>(), 1.0, 1e-12);  // the second epoch's batches only
+  EXPECT_EQ(rows[1]["lr"].get<double>(), 5.0);
+}
+
+TEST(CallbackBatchMetrics, UndefinedTensorIsAnErrorNamingTheKey) {
+  auto dir = testing::fresh_run_dir("undefined_metric");
+  CallbackOptions options;
+  options.run.directory = dir.string();
+  options.predictions = 0;
+  options.tensorboard = false;
+  options.monitor = "val_acc";
+  Callback callback(options);
+  callback.on_train_begin();
+  torch::Tensor never_computed;
+  for (int frequency_case = 0; frequency_case < 2; ++frequency_case) {
+    try {
+      if (frequency_case == 0) callback.on_batch_end(0, {{"loss", never_computed}});
+      else callback.on_epoch_end(0, {{"val_acc", never_computed}});
+      ADD_FAILURE() << "expected an Error";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(frequency_case == 0 ? "'loss'" : "'val_acc'"), std::string::npos) << what;
+      EXPECT_NE(what.find("undefined"), std::string::npos) << what;
+    }
+  }
+  callback.on_train_end();
+  EXPECT_FALSE(std::filesystem::exists(dir / "checkpoints/model-best.pt"));
+}
+
+}  // namespace
+}  // namespace trainscope

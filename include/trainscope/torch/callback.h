@@ -35,8 +35,10 @@ class Metric {
   Metric(float value) : value_(value) {}
   Metric(int value) : value_(value) {}
   Metric(int64_t value) : value_(static_cast<double>(value)) {}
-  Metric(torch::Tensor tensor) : tensor_(std::move(tensor)) {}
+  Metric(torch::Tensor tensor) : tensor_(std::move(tensor)), from_tensor_(true) {}
   bool is_tensor() const { return tensor_.defined(); }
+  // Made from a tensor that was never assigned: an Error when logged, never a 0.
+  bool is_undefined_tensor() const { return from_tensor_ && !tensor_.defined(); }
   double value() const { return value_; }
   const torch::Tensor& tensor() const { return tensor_; }
   // The host value; blocks on a device tensor (used only for the monitored value).
@@ -45,6 +47,7 @@ class Metric {
  private:
   double value_ = 0;
   torch::Tensor tensor_;
+  bool from_tensor_ = false;
 };
 using Metrics = std::map<std::string, Metric>;
 

@@ -95,8 +95,12 @@ listed="$out/.listed"
 : > "$listed"
 for b in "${test_bins[@]}" trainscope_bench; do
   [ -x "$bin/$b" ] || { fail "$b missing from the pack"; continue; }
-  missing=$(ldd "$bin/$b" 2>&1 | grep "not found")
+  resolved=$(ldd "$bin/$b" 2>&1)
+  missing=$(grep "not found" <<< "$resolved")
   [ -z "$missing" ] || fail "$b: unresolved libraries: $missing"
+  # trainscope's own libraries must come from the pack, not from a build tree the runner lacks.
+  stray=$(grep -E "libtrainscope" <<< "$resolved" | grep -v "=> $pack/lib/" || true)
+  [ -z "$stray" ] || fail "$b loads trainscope from outside the pack: $stray"
 done
 for b in "${test_bins[@]}"; do
   if "$bin/$b" --gtest_list_tests > "$out/.list" 2>&1; then
@@ -148,7 +152,7 @@ fi
 if [ ! -f "$anchors_dir/anchors.py" ]; then
   skip "anchors" "no anchors.py in $anchors_dir"
 elif [ $dry -eq 1 ]; then
-  skip "anchors" "dry run (needs a GPU; DRY=1 checks the script itself on the CPU)"
+  skip "anchors" "dry run: $anchors_dir/anchors.py packed (it needs a GPU)"
 else
   step "anchors" 90 env OUT="$out" python3 "$anchors_dir/anchors.py"
 fi

@@ -2,7 +2,7 @@
 # Packs everything the GPU runner needs into one folder (default .gpu-pack/, git-ignored, at most
 # 64 MiB) so the device call spends no time compiling: the GPU test executables, the benchmark,
 # libtrainscope*.so, the CUDA runtime they were linked with, the benchmark's tensor sets, the
-# Python anchor scripts and a manifest of the GPU tests the sources define. On the runner the
+# Python anchor scripts (bench/anchors/) and a manifest of the GPU tests the sources define. On the runner the
 # binaries load libtorch from the runner's own torch (the same 2.11.0 as the pinned wheel).
 #
 # usage: scripts/gpu-pack.sh [--no-build]
@@ -52,10 +52,7 @@ cudart=$(ldd "$pack/lib/$(basename "${libs[0]}")" | awk '/libcudart/ {print $3}'
 strip --strip-unneeded "$pack"/bin/* "$pack"/lib/libtrainscope* 2>/dev/null || true
 
 cp bench/data/tensor-sets.json "$pack/data/"
-anchors=${ANCHORS_DIR:-$root/../shared/anchors}
-for f in anchors.py overhead.py; do
-  if [ -f "$anchors/$f" ]; then cp "$anchors/$f" "$pack/data/"; else say "note: $anchors/$f not found; the GPU check skips it"; fi
-done
+cp bench/anchors/anchors.py bench/anchors/overhead.py "$pack/data/"
 python3 tests/support/check_gpu_labels.py --list-only "${sources[@]}" > "$pack/gpu-tests.txt"
 {
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +changes)"

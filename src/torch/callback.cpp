@@ -92,7 +92,7 @@ struct Callback::Impl {
 
   detail::BestTracker best{detail::Mode::Min};
   detail::DataType input_type = detail::DataType::Auto, output_type = detail::DataType::Auto;
-  bool began = false, ended = false, monitor_warned = false, histogram_skip_warned = false;
+  bool began = false, ended = false, monitor_warned = false, histogram_skip_warned = false, examples_warned = false;
   int64_t last_step = -1, last_epoch = -1;
   std::shared_ptr<PlanPool> weight_pool = std::make_shared<PlanPool>();
   std::shared_ptr<PlanPool> gradient_pool = std::make_shared<PlanPool>();
@@ -102,6 +102,12 @@ struct Callback::Impl {
   void warn(const std::string& message) {
     if (options.warn) options.warn(message);
     else std::cerr << "[trainscope] warning: " << message << "\n";
+  }
+
+  // What a user of the run needs to know, at start and at end (options.log silences or redirects).
+  void say(const std::string& message) {
+    if (options.log) options.log(message);
+    else std::cout << "[trainscope] " << message << std::endl;
   }
 
   Run& ensure_run() {
@@ -325,18 +331,35 @@ struct Callback::Impl {
       auto outputs = predict(inputs);
       attach(parts, detail::evaluation_table(inputs, targets, outputs, options, "evaluation"));
       if (examples && shown > 0)
-        attach(parts, detail::prediction_examples(inputs.narrow(0, 0, shown),
-                                                  targets.defined() ? targets.narrow(0, 0, shown) : targets,
-                                                  outputs.narrow(0, 0, shown), resolved(input_type, inputs),
-                                                  resolved(output_type, outputs), options, "examples"));
+        attach_examples(parts, inputs.narrow(0, 0, shown), targets.defined() ? targets.narrow(0, 0, shown) : targets,
+                        outputs.narrow(0, 0, shown));
       return;
     }
     if (shown == 0) return;
     auto x = inputs.narrow(0, 0, shown);
     auto y = targets.defined() ? targets.narrow(0, 0, shown) : targets;
-    auto outputs = predict(x);
-    attach(parts, detail::prediction_examples(x, y, outputs, resolved(input_type, x), resolved(output_type, outputs),
-                                              options, "examples"));
+    attach_examples(parts, x, y, predict(x));
+  }
+
+  // Prediction examples need an image on one side; label → label data has none, which is said
+  // once rather than leaving the run silently without examples.
+  void attach_examples(std::vector<std::unique_ptr<PendingPart>>& parts, const torch::Tensor& inputs,
+                       const torch::Tensor& targets, const torch::Tensor& outputs) {
+    const auto in = resolved(input_type, inputs), out = resolved(output_type, outputs);
+    auto part = detail::prediction_examples(inputs, targets, outputs, in, out, options, "examples");
+    if (!part && !examples_warned) {
+      warn(std::string("no prediction examples: input type '") + detail::data_type_name(in) + "' (shape " +
+           shape_text(inputs) + ") and output type '" + detail::data_type_name(out) + "' (shape " +
+           shape_text(outputs) + ") hold no image to show; set input_type/output_type, or predictions = 0");
+      examples_warned = true;
+    }
+    attach(parts, std::move(part));
+  }
+
+  static std::string shape_text(const torch::Tensor& t) {
+    std::string text = "[";
+    for (int64_t d = 0; d < t.dim(); ++d) text += (d ? ", " : "") + std::to_string(t.size(d));
+    return text + "]";
   }
 
   void save_best(int64_t epoch, double value) {
@@ -412,6 +435,8 @@ void Callback::on_train_begin() {
   if (s.module && o.save_graph) run.write_graph(module_graph_json(*s.module));
   if (s.module && o.compute_flops) run.set_summary("GFLOPs", get_flops());
   s.prepare_histogram_plans();
+  s.say("run " + run.directory() +
+        (o.tensorboard ? "; TensorBoard: tensorboard --logdir " + tensorboard_log_dir(run.directory()) : ""));
 }
 
 void Callback::after_backward() {
@@ -489,6 +514,12 @@ void Callback::on_train_end() {
   if (!parts.empty()) run.commit(StepRecord{}, std::move(parts));
   if (s.owns_run) run.finish();
   else run.flush();
+  std::string end = "finished " + run.directory();
+  if (s.best.best()) {
+    end += "; best " + o.monitor + " " + std::to_string(*s.best.best()) + " at epoch " + std::to_string(s.best.best_epoch());
+    if (o.save_model && s.module) end += ", checkpoint " + run.path("checkpoints/model-best.pt");
+  }
+  s.say(end + "; upload to W&B: trainscope sync " + run.directory());
 }
 
 double Callback::get_flops() {

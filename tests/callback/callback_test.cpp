@@ -532,3 +532,59 @@ TEST(CallbackBatchMetrics, UndefinedTensorIsAnErrorNamingTheKey) {
 
 }  // namespace
 }  // namespace trainscope
+
+namespace trainscope {
+namespace {
+
+// A program using the callback says where its run is, how to view it and how to upload it, through
+// the log hook (so a program can silence or redirect it).
+TEST(CallbackConsole, StartAndEndLinesThroughTheLogHook) {
+  auto dir = testing::fresh_run_dir("console");
+  CallbackOptions options;
+  options.run.directory = dir.string();
+  options.predictions = 0;
+  options.monitor = "val_loss";
+  std::vector<std::string> lines;
+  options.log = [&](const std::string& line) { lines.push_back(line); };
+  torch::nn::Linear model(2, 1);
+  Callback callback(options);
+  callback.set_model(model);
+  callback.on_train_begin();
+  callback.on_epoch_end(0, {{"val_loss", 0.5}});
+  callback.on_epoch_end(1, {{"val_loss", 0.25}});
+  callback.on_train_end();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find(fs::canonical(dir).string()), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("tensorboard --logdir"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("best val_loss 0.25"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("epoch 1"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("model-best.pt"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("trainscope sync"), std::string::npos) << lines[1];
+}
+
+// Label → label validation data has no image to show: one warning says why, not silence.
+TEST(CallbackConsole, ValidationDataWithoutImagesWarnsOnce) {
+  auto dir = testing::fresh_run_dir("no_examples");
+  CallbackOptions options;
+  options.run.directory = dir.string();
+  options.monitor = "val_loss";
+  options.log = [](const std::string&) {};
+  options.labels = {"a", "b", "c"};
+  options.validation_inputs = torch::randn({10, 4});
+  options.validation_targets = torch::randint(0, 3, {10});
+  std::vector<std::string> warnings;
+  options.warn = [&](const std::string& w) { warnings.push_back(w); };
+  torch::nn::Linear model(4, 3);
+  Callback callback(options);
+  callback.set_model(model);
+  callback.on_train_begin();
+  callback.on_epoch_end(0, {{"val_loss", 0.5}});
+  callback.on_epoch_end(1, {{"val_loss", 0.4}});
+  callback.on_train_end();
+  int about_examples = 0;
+  for (const auto& w : warnings) about_examples += w.find("no prediction examples") != std::string::npos;
+  EXPECT_EQ(about_examples, 1);
+}
+
+}  // namespace
+}  // namespace trainscope

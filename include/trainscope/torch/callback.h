@@ -95,6 +95,9 @@ struct CallbackOptions {
   bool tensorboard = true;            // also write TensorBoard event files to <run>/tb/
   TensorBoardOptions tensorboard_options;
   std::function<void(const std::string&)> warn;  // default: stderr
+  // One line at on_train_begin (run directory, TensorBoard command) and one at on_train_end (best
+  // value and epoch, checkpoint, how to upload). Default: stdout; an empty-bodied function silences.
+  std::function<void(const std::string&)> log;
 };
 
 // What a full checkpoint holds besides the model's and optimizer's tensors.

@@ -45,9 +45,7 @@ struct NetImpl : torch::nn::Module {
 };
 TORCH_MODULE(Net);
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int train(int argc, char** argv) {
   example::Args defaults;
   auto args = example::parse_args(argc, argv, defaults);
   torch::Device device = example::pick_device(args.device);
@@ -108,7 +106,9 @@ int main(int argc, char** argv) {
       val_acc = (logits.argmax(1) == val_y).to(torch::kFloat).mean();
     }
     callback.on_epoch_end(epoch, {{"loss", loss.detach()}, {"val_loss", val_loss}, {"val_acc", val_acc}});
-    std::printf(" val_loss %.4f val_acc %.3f\n", val_loss.item<double>(), val_acc.item<double>());
+    char line[96];
+    std::snprintf(line, sizeof line, "val_loss %.4f val_acc %.3f", val_loss.item<double>(), val_acc.item<double>());
+    example::epoch_summary(epoch, args.epochs, line);
   }
   callback.on_train_end();
   std::printf("GFLOPs per example forward: %.6f\n", callback.get_flops());
@@ -117,4 +117,10 @@ int main(int argc, char** argv) {
   std::printf("best checkpoint: %s\n", callback.best_checkpoint_path().c_str());
   std::printf("images:          %s\n", callback.run().path("media/images").c_str());
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return example::run_main("classifier", [&] { return train(argc, argv); });
 }

@@ -1,6 +1,6 @@
 // `trainscope`: the dispatcher. Finds the subcommand, answers help and --version, and turns
 // exceptions into one error line and an exit status (2: wrong usage, 1: the command failed).
-#include <cstring>
+#include <algorithm>
 #include <iostream>
 
 #include "cli/command.h"

@@ -109,7 +109,7 @@ void print_progress(UploadOptions& options) {
   };
 }
 
-int sync(const Args& args) {
+int sync_command(const Args& args) {
   SyncArgs parsed = parse(args);
   existing_directory(parsed.run_dir, "run directory");
   if (!parsed.quiet) print_progress(parsed.options);
@@ -138,6 +138,6 @@ int sync(const Args& args) {
 
 }  // namespace
 
-const Command kSyncCommand = {"sync", "upload a run directory to W&B (resumable)", kUsage, sync};
+const Command kSyncCommand = {"sync", "upload a run directory to W&B (resumable)", kUsage, sync_command};
 
 }  // namespace trainscope::cli

@@ -101,13 +101,14 @@ class Checker {
     const std::string type = value["_type"];
     if (type == "image-file" || type == "table-file") {
       if (!value.contains("path") || !value["path"].is_string()) return problem(where + ": no path");
-      check_file(where, value["path"], value.contains("sha256") ? value["sha256"] : json(),
+      check_file(where, value["path"].get<std::string>(), value.contains("sha256") ? value["sha256"] : json(),
                  value.contains("size") ? value["size"] : json());
     } else if (type == "images/separated") {
       for (const auto& name : value.value("filenames", json::array()))
-        if (name.is_string()) check_file(where, name, json(), json());
+        if (name.is_string()) check_file(where, name.get<std::string>(), json(), json());
     } else if (type == "graph-file") {
-      if (value.contains("path") && value["path"].is_string()) check_file(where, value["path"], json(), json());
+      if (value.contains("path") && value["path"].is_string())
+        check_file(where, value["path"].get<std::string>(), json(), json());
     }
   }
 
@@ -118,7 +119,8 @@ class Checker {
     if (path.string().compare(0, root.size(), root) != 0)
       return problem(where + ": " + relative + " is outside the run directory");
     if (!fs::is_regular_file(path)) return problem(where + ": " + relative + " is missing");
-    checked_.insert(path.string());
+    // Each file once: the summary repeats the history's last references.
+    if (!checked_.insert(path.string()).second) return;
     if (!sha256.is_string() && !size.is_number_integer()) return;
     const auto bytes = read_text(path.string());
     if (!bytes) return problem(where + ": " + relative + " cannot be read");

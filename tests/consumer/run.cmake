@@ -19,11 +19,25 @@ endfunction()
 run(${CMAKE_COMMAND} --install ${TRAINSCOPE_BUILD_DIR} --prefix ${prefix})
 
 # Nothing installed may point into the build machine: its .venv (libtorch), its build tree.
-foreach(needle "/.venv/" "site-packages/torch" "${TRAINSCOPE_BUILD_DIR}")
-  execute_process(COMMAND grep -rlF "${needle}" ${prefix} OUTPUT_VARIABLE hits RESULT_VARIABLE rc)
+# Text files (package config, headers) are grepped; the binaries' RUNPATHs are read, since their
+# strings legitimately hold libtorch's header paths (__FILE__ in its assertion messages).
+set(needles "/.venv/" "site-packages/torch" "${TRAINSCOPE_BUILD_DIR}")
+foreach(needle IN LISTS needles)
+  execute_process(COMMAND grep -rlF "${needle}" ${prefix}/lib/cmake ${prefix}/include
+                  OUTPUT_VARIABLE hits RESULT_VARIABLE rc)
   if(rc EQUAL 0)
     message(FATAL_ERROR "installed files mention '${needle}':\n${hits}")
   endif()
+endforeach()
+file(GLOB binaries ${prefix}/lib/*.so.*.*.* ${prefix}/bin/*)
+foreach(binary IN LISTS binaries)
+  file(READ_ELF ${binary} RUNPATH runpath)
+  foreach(needle IN LISTS needles)
+    string(FIND "${runpath}" "${needle}" at)
+    if(NOT at EQUAL -1)
+      message(FATAL_ERROR "${binary}: RUNPATH '${runpath}' points into the build machine ('${needle}')")
+    endif()
+  endforeach()
 endforeach()
 
 set(generator_args)

@@ -7,7 +7,11 @@
 #include <iostream>
 #include <string>
 
+#include <unistd.h>
+
 #include <torch/torch.h>
+
+#include "trainscope/error.h"
 
 namespace example {
 
@@ -50,10 +54,38 @@ inline torch::Device pick_device(const std::string& name) {
   return torch::Device(torch::kCPU);
 }
 
-// One line per batch, rewritten in place; a newline at the end of each epoch.
+// On a terminal the progress line is rewritten in place (\r); in a log or pipe, where \r would
+// run every update together on one line, each update is a line of its own.
+inline bool stdout_is_terminal() {
+  static const bool terminal = ::isatty(::fileno(stdout)) == 1;
+  return terminal;
+}
+
 inline void progress(int epoch, int epochs, int batch, int batches, double loss, const char* extra = "") {
-  std::printf("\repoch %d/%d [%3d/%3d] loss %.4f %s", epoch + 1, epochs, batch + 1, batches, loss, extra);
+  std::printf(stdout_is_terminal() ? "\repoch %d/%d [%3d/%3d] loss %.4f %s" : "epoch %d/%d [%3d/%3d] loss %.4f %s\n",
+              epoch + 1, epochs, batch + 1, batches, loss, extra);
   std::fflush(stdout);
+}
+
+// The end of an epoch: appended to the progress line on a terminal, a line of its own otherwise.
+inline void epoch_summary(int epoch, int epochs, const std::string& text) {
+  if (stdout_is_terminal()) std::printf(" %s\n", text.c_str());
+  else std::printf("epoch %d/%d %s\n", epoch + 1, epochs, text.c_str());
+  std::fflush(stdout);
+}
+
+// Runs an example's body; an error (trainscope's, libtorch's, any other) becomes a message on
+// stderr and exit status 1 instead of std::terminate's abort.
+template <typename Body>
+int run_main(const char* name, Body body) {
+  try {
+    return body();
+  } catch (const trainscope::Error& e) {
+    std::fprintf(stderr, "%s: error: %s\n", name, e.what());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", name, e.what());
+  }
+  return 1;
 }
 
 }  // namespace example

@@ -41,9 +41,7 @@ struct SegNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(SegNet);
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int train(int argc, char** argv) {
   example::Args defaults;
   defaults.train_size = 512;
   defaults.batch_size = 16;
@@ -105,11 +103,19 @@ int main(int argc, char** argv) {
       pixel_acc = (logits.argmax(1) == val_y).to(torch::kFloat).mean();
     }
     callback.on_epoch_end(epoch, {{"val_loss", val_loss}, {"val_pixel_acc", pixel_acc}});
-    std::printf(" val_loss %.4f pixel_acc %.3f\n", val_loss.item<double>(), pixel_acc.item<double>());
+    char line[96];
+    std::snprintf(line, sizeof line, "val_loss %.4f pixel_acc %.3f", val_loss.item<double>(), pixel_acc.item<double>());
+    example::epoch_summary(epoch, args.epochs, line);
   }
   callback.on_train_end();
   std::printf("run directory:   %s\n", callback.run().directory().c_str());
   std::printf("best checkpoint: %s\n", callback.best_checkpoint_path().c_str());
   std::printf("images:          %s\n", callback.run().path("media/images").c_str());
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return example::run_main("segmentation", [&] { return train(argc, argv); });
 }

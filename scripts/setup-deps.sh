@@ -10,7 +10,7 @@ cd "$root"
 TORCH_VERSION=2.11.0   # the GPU runner's torch; PyPI's Linux wheel of it carries CUDA 13.0
 PY_PACKAGES=("torch==${TORCH_VERSION}" "numpy" "tensorboard")
 DEB_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv
-              nlohmann-json3-dev libcurl4-openssl-dev libpng-dev zlib1g-dev
+              nlohmann-json3-dev libcurl4-openssl-dev libssl-dev libpng-dev zlib1g-dev
               libgtest-dev libgmock-dev libbenchmark-dev)
 
 say() { echo "[setup] $*"; }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -78,6 +79,7 @@ struct Uploader::Impl {
   std::string error;
 
   int lock_fd = -1;  // flock on upload/wandb.lock: one uploader per run directory at a time
+  std::string lock_path;
 
   std::thread thread;
   std::atomic<bool> stop_requested{false};
@@ -106,23 +108,35 @@ struct Uploader::Impl {
     if (ec) throw Error("Uploader: cannot create '" + (run_dir / "upload").string() + "': " + ec.message());
     state_path = (run_dir / "upload" / "wandb-state.json").string();
     // Two uploaders of one directory would race on the state file; the lock dies with its process.
-    const std::string lock_path = (run_dir / "upload" / "wandb.lock").string();
+    lock_path = (run_dir / "upload" / "wandb.lock").string();
     lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock_fd < 0) throw Error("Uploader: cannot open '" + lock_path + "'");
-    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    // The holder removes the file before releasing it (~Impl), so a lock taken on a file that is
+    // no longer at lock_path was just released by another uploader: not ours to use.
+    struct stat locked {}, current {};
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0 || ::fstat(lock_fd, &locked) != 0 ||
+        ::stat(lock_path.c_str(), &current) != 0 || locked.st_ino != current.st_ino ||
+        locked.st_dev != current.st_dev) {
       ::close(lock_fd);
       throw Error("Uploader: run_dir: another uploader is already uploading '" + run_dir.string() + "'");
     }
     try {
       client = std::make_unique<detail::WandbClient>(credentials, options, cancellation);
     } catch (...) {
-      ::close(lock_fd);
+      release_lock();
       throw;
     }
   }
 
-  ~Impl() {
-    if (lock_fd >= 0) ::close(lock_fd);  // releases the flock
+  ~Impl() { release_lock(); }
+
+  // Removes upload/wandb.lock while still holding it, then releases the flock: no lock file is
+  // left behind, whether the upload succeeded or failed.
+  void release_lock() {
+    if (lock_fd < 0) return;
+    ::unlink(lock_path.c_str());
+    ::close(lock_fd);
+    lock_fd = -1;
   }
 
   void warn(const std::string& message) {

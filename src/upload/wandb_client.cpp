@@ -95,7 +95,7 @@ HttpResponse WandbClient::perform_with_retry(const HttpRequest& request, const s
       message << "upload: " << what << " still failing after " << attempt + 1 << " attempts over "
               << int(elapsed) << " s (last: " << failure
               << "); the run directory is intact, upload it later with `trainscope sync`";
-      throw UploadError(http_.scrub(message.str()), response.status);
+      throw UploadError(http_.scrub(message.str()), response.status, /*transient=*/true);
     }
     if (!cancellation_.wait_for(delay)) throw Error("upload: " + what + ": cancelled");
   }

@@ -33,11 +33,16 @@ struct UploadSlot {
 // Thrown when a request failed for good (non-retryable status or retries exhausted).
 class UploadError : public Error {
  public:
-  UploadError(const std::string& message, long status) : Error(message), status_(status) {}
+  UploadError(const std::string& message, long status, bool transient = false)
+      : Error(message), status_(status), transient_(transient) {}
   long status() const { return status_; }
+  // Retries were exhausted on a failure that may pass (connection, 408, 429, 5xx): trying the
+  // same upload again later can succeed.
+  bool transient() const { return transient_; }
 
  private:
   long status_;
+  bool transient_;
 };
 
 class WandbClient {

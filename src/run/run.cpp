@@ -280,16 +280,16 @@ struct Run::Impl {
     committed.wall_time = item.wall_time;
     committed.runtime = item.runtime;
     committed.record = &record;
-    for (const auto& [key, images] : record.images) {
-      json value = detail::store_images(dir, key, item.step, images, committed.images[key], durable_media);
-      if (!value.is_null()) row[key] = std::move(value);
-    }
-    for (const auto& [key, table] : record.tables)
-      row[key] = detail::store_table(dir, key, item.step, table, durable_media);
     try {
+      for (const auto& [key, images] : record.images) {
+        json value = detail::store_images(dir, key, item.step, images, committed.images[key], durable_media);
+        if (!value.is_null()) row[key] = std::move(value);
+      }
+      for (const auto& [key, table] : record.tables)
+        row[key] = detail::store_table(dir, key, item.step, table, durable_media);
       history.append(dump(row) + "\n");
     } catch (...) {
-      remove_media_of(row);  // no history line will ever reference them
+      remove_media_of(row, committed);  // no history line will ever reference them
       throw;
     }
     std::vector<std::shared_ptr<Sink>> current;
@@ -310,8 +310,11 @@ struct Run::Impl {
     for (auto& sink : current) sink->write(committed);
   }
 
-  // Best effort: the media files a row references (a row whose line could not be appended).
-  void remove_media_of(const json& row) {
+  // Best effort: the media files of a row whose line could not be appended (those in the row, and
+  // images stored before a later part of the row failed).
+  void remove_media_of(const json& row, const CommittedStep& committed) {
+    for (const auto& [key, stored] : committed.images)
+      for (const auto& image : stored) ::unlink((dir + "/" + image.path).c_str());
     for (const auto& [key, value] : row.items()) {
       if (!value.is_object()) continue;
       if (value.contains("path") && value["path"].is_string())

@@ -30,8 +30,18 @@ using test_support::expect_error;
 using testing::describe;
 using testing::verify_run_dir;
 
+fs::path test_root() { return fs::temp_directory_path() / ("trainscope_fault_unit_" + std::to_string(::getpid())); }
+
+// The test directories go when every test passed (they stay for inspection otherwise).
+struct RemoveTestRoot : ::testing::Environment {
+  void TearDown() override {
+    if (!::testing::UnitTest::GetInstance()->Failed()) fs::remove_all(test_root());
+  }
+};
+const auto* const remove_test_root = ::testing::AddGlobalTestEnvironment(new RemoveTestRoot);
+
 fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("trainscope_fault_unit_" + std::to_string(::getpid())) / name;
+  fs::path dir = test_root() / name;
   fs::remove_all(dir);
   fs::create_directories(dir.parent_path());
   return dir;

@@ -178,14 +178,18 @@ std::vector<std::string> verify_run_dir(const std::string& dir_text, const Verif
   }
 
   // Leftovers: temporaries anywhere, media no row references.
-  if (!options.allow_torn_tail) {
+  {
     std::error_code ec;
     for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
       if (!it->is_regular_file(ec)) continue;
       const std::string relative = it->path().lexically_relative(dir).generic_string();
-      if (is_temporary(it->path().filename().string())) problems.push_back("temporary file left: " + relative);
-      else if (relative.rfind("media/", 0) == 0 && !referenced.count(relative))
-        problems.push_back("media file no history row references: " + relative);
+      if (is_temporary(it->path().filename().string())) {
+        ++got.temporaries;
+        if (!options.allow_torn_tail) problems.push_back("temporary file left: " + relative);
+      } else if (relative.rfind("media/", 0) == 0 && !referenced.count(relative)) {
+        ++got.unreferenced_media;
+        if (!options.allow_torn_tail) problems.push_back("media file no history row references: " + relative);
+      }
     }
   }
 

@@ -30,6 +30,8 @@ struct RunDirContents {
   nlohmann::json summary;
   nlohmann::json tensorboard;        // {"scalars": {tag: [[step, value], ...]}, "tags": {...}}
   bool tensorboard_read = false;
+  int temporaries = 0;       // temp files found (problems unless allow_torn_tail)
+  int unreferenced_media = 0;
 };
 
 // Every problem found (empty: the directory is valid). `contents` receives what was read.

@@ -178,9 +178,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, page, content_type="text/html")
         if fault and fault["action"] == "echo_auth":
             self.log_request_record(401, "echo_auth", length)
-            page = ("<html><body><h1>401 Authorization Required</h1><pre>" + "x" * 300 +
-                    "\nAuthorization: " + self.headers.get("Authorization", "") +
-                    "\n</pre></body></html>").encode()
+            page = ("<html><body><h1>401 Authorization Required</h1><pre>Authorization: " +
+                    self.headers.get("Authorization", "") + "\n" + "request details " * 100 +
+                    "</pre></body></html>").encode()
             return self.reply(401, page, content_type="text/html")
         if self.command == "PUT" and path.startswith("/_upload/"):
             status, answer = self.put_file(path, body)

@@ -423,7 +423,8 @@ std::optional<double> Run::summary_number(const std::string& key) const {
   return it->get<double>();
 }
 
-std::optional<Run::HistoryBest> Run::history_best(const std::string& key, bool maximize) const {
+std::optional<Run::HistoryBest> Run::history_best(const std::string& key, bool maximize,
+                                                  const std::string& row_key) const {
   std::ifstream in(path("history.jsonl"), std::ios::binary);
   std::optional<HistoryBest> best;
   std::string line;
@@ -435,6 +436,7 @@ std::optional<Run::HistoryBest> Run::history_best(const std::string& key, bool m
     if (!row.is_object()) continue;
     auto it = row.find(key);
     if (it == row.end() || !it->is_number()) continue;  // NaN and ±Inf are stored as null
+    if (!row_key.empty() && !row.contains(row_key)) continue;
     double value = it->get<double>();
     if (best && !(maximize ? value > best->value : value < best->value)) continue;
     HistoryBest found;

@@ -40,7 +40,8 @@ void restore_best(Run& run, const CallbackOptions& options, BestTracker& best) {
     auto epoch = run.summary_number(*options.log_best_prefix + "epoch");
     if (value) consider(Candidate{*value, epoch ? static_cast<int64_t>(*epoch) : -1});
   }
-  if (auto row = run.history_best(options.monitor, maximize)) consider(Candidate{row->value, row->epoch});
+  // Epoch-end rows only (they hold "epoch"): the tracker never saw per-batch values of the metric.
+  if (auto row = run.history_best(options.monitor, maximize, "epoch")) consider(Candidate{row->value, row->epoch});
   const std::string checkpoint = run.path("checkpoints/model-best.pt");
   const bool have_checkpoint = file_exists(checkpoint);
   if (have_checkpoint && !options.save_weights_only) consider(checkpoint_best(checkpoint));

@@ -92,6 +92,32 @@ TEST(FaultBest, WithoutABestPrefixTheBestIsStillKept) {
   EXPECT_EQ(slurp(dir / "checkpoints/model-best.pt"), checkpoint);
 }
 
+TEST(FaultBest, BatchValuesOfTheMonitoredMetricAreNotTheBest) {
+  auto dir = fresh_run_dir("fault_batch_values");
+  auto options = options_in(dir);
+  options.monitor = "loss";
+  options.log_batch_frequency = 1;  // batch rows log "loss" too, at 1.0, 1.0, ...
+  auto run_epochs = [&](Callback& callback, const std::vector<double>& epoch_losses) {
+    torch::nn::Linear model(3, 1);
+    callback.set_model(model);
+    callback.on_train_begin();
+    for (size_t e = 0; e < epoch_losses.size(); ++e) {
+      callback.on_batch_end(int64_t(e), {{"loss", 0.01}});  // better than any epoch value
+      callback.on_epoch_end(int64_t(e), {{"loss", epoch_losses[e]}});
+    }
+    callback.on_train_end();
+  };
+  {
+    Callback callback(options);
+    run_epochs(callback, {0.5, 0.3});
+  }
+  truncate_summary(dir);
+  Callback resumed(options);
+  run_epochs(resumed, {0.2});  // improves on the epoch best 0.3
+  EXPECT_DOUBLE_EQ(*resumed.best(), 0.2);
+  EXPECT_EQ(resumed.best_epoch(), 0);
+}
+
 TEST(FaultBest, TheCheckpointRecordsTheBestWhenHistoryAndSummaryDoNot) {
   auto dir = fresh_run_dir("fault_from_checkpoint");
   {

@@ -67,14 +67,16 @@ class Run {
   // A summary number from this run (including a resumed one's summary.json), if present.
   std::optional<double> summary_number(const std::string& key) const;
   // The best finite value of `key` in history.jsonl as it is on disk now: the smallest, or the
-  // largest when `maximize` (the earliest row on ties), with that row's "epoch" and _step. For
-  // resuming best tracking when summary.json lost it.
+  // largest when `maximize` (the earliest row on ties), with that row's "epoch" and _step; only
+  // rows that also hold `row_key` count when it is given (e.g. "epoch": epoch-end rows, not the
+  // batch rows that may log the same metric). For resuming best tracking when summary.json lost it.
   struct HistoryBest {
     double value = 0;
     int64_t epoch = -1;  // the row's "epoch" value, −1 when it has none
     int64_t step = -1;
   };
-  std::optional<HistoryBest> history_best(const std::string& key, bool maximize) const;
+  std::optional<HistoryBest> history_best(const std::string& key, bool maximize,
+                                          const std::string& row_key = "") const;
   // Writes `json_text` (a JSON document) as graph.json and references it from the summary.
   void write_graph(const std::string& json_text);
 

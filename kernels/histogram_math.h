@@ -89,13 +89,17 @@ TS_HD double div_rn(double a, double b) {
 
 // How values map to bins for one tensor: bin(v) = floor((v − lo) · scale), clamped to
 // [0, bins − 1], with scale = bins / (hi − lo), all in double. Only float64 data can make that
-// degenerate (hi − lo overflows, or bins / (hi − lo) is subnormal and loses precision); then
-// both sides are halved and the bin is ((v/2 − lo/2) / ((hi − lo)/2)) · bins instead, which keeps
-// the rule monotonic and exact at the edges.
+// degenerate; then the bin is ((v·f − lo·f) / ((hi − lo)·f)) · bins instead (the "wide" rule),
+// which stays monotonic and exact at the edges:
+//  - hi − lo overflows, or bins / (hi − lo) is subnormal and loses precision: f = 1/2;
+//  - bins / (hi − lo) overflows to +Inf (a span of subnormals, e.g. [0, 1e-310]): f = 1, so the
+//    bin is ((v − lo) / (hi − lo)) · bins — the subtraction of subnormals is exact, and without
+//    this every value above lo would land in the last bin.
 struct BinRule {
-  double lo = 0, scale = 0;  // scale: bins / (hi − lo), or the halved width in the wide case
+  double lo = 0, scale = 0;  // scale: bins / (hi − lo), or the scaled width in the wide case
   int bins = 1;
   bool wide = false;
+  double factor = 0.5;  // f of the wide rule (lo is stored as lo·f)
 };
 
 TS_HD BinRule make_bin_rule(double lo, double hi, int bins) {
@@ -109,18 +113,19 @@ TS_HD BinRule make_bin_rule(double lo, double hi, int bins) {
   }
   const double width = sub_rn(hi, lo);
   const double scale = div_rn(double(bins), width);
-  if (is_finite(width) && scale >= 2.2250738585072014e-308) {  // DBL_MIN: a normal scale
+  if (is_finite(width) && is_finite(scale) && scale >= 2.2250738585072014e-308) {  // DBL_MIN: a normal scale
     r.scale = scale;
   } else {
     r.wide = true;
-    r.lo = mul_rn(lo, 0.5);
-    r.scale = sub_rn(mul_rn(hi, 0.5), r.lo);
+    r.factor = is_finite(width) && !is_finite(scale) ? 1.0 : 0.5;
+    r.lo = mul_rn(lo, r.factor);
+    r.scale = sub_rn(mul_rn(hi, r.factor), r.lo);
   }
   return r;
 }
 
 TS_HD int bin_of(const BinRule& r, double v) {
-  const double x = r.wide ? mul_rn(div_rn(sub_rn(mul_rn(v, 0.5), r.lo), r.scale), double(r.bins))
+  const double x = r.wide ? mul_rn(div_rn(sub_rn(mul_rn(v, r.factor), r.lo), r.scale), double(r.bins))
                           : mul_rn(sub_rn(v, r.lo), r.scale);
   if (!(x > 0.0)) return 0;  // v == lo (and the one-bin case)
   if (x >= double(r.bins)) return r.bins - 1;

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -19,9 +21,26 @@ namespace {
   throw Error(std::string("run directory: ") + what + " '" + path + "' failed: " + std::strerror(error));
 }
 
+std::atomic<int64_t> injected_limit{-1};
+std::atomic<int> injected_error{ENOSPC};
+
+// ::write, except that an injected limit (tests) makes it short or fail like a full disk.
+ssize_t limited_write(int fd, const char* data, std::size_t size) {
+  int64_t left = injected_limit.load();
+  if (left < 0) return ::write(fd, data, size);
+  if (left == 0) {
+    errno = injected_error.load();
+    return -1;
+  }
+  std::size_t allowed = std::min<std::size_t>(size, static_cast<std::size_t>(left));
+  ssize_t n = ::write(fd, data, allowed);
+  if (n > 0) injected_limit.fetch_sub(n);
+  return n;
+}
+
 void write_all(int fd, const char* data, std::size_t size, const std::string& path) {
   while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
+    ssize_t n = limited_write(fd, data, size);
     if (n < 0) {
       if (errno == EINTR) continue;
       fail_io("write", path, errno);
@@ -52,6 +71,24 @@ void fsync_path(const std::string& path) {
 }
 
 }  // namespace
+
+void inject_write_limit(int64_t bytes, int error) {
+  injected_error.store(error);
+  injected_limit.store(bytes);
+}
+
+bool is_atomic_temp_name(const std::string& file_name, long* pid) {
+  const std::size_t at = file_name.rfind(".tmp-");
+  if (at == std::string::npos || at + 5 == file_name.size()) return false;
+  long value = 0;
+  for (std::size_t i = at + 5; i < file_name.size(); ++i) {
+    const char c = file_name[i];
+    if (c < '0' || c > '9' || value > 100000000L) return false;
+    value = value * 10 + (c - '0');
+  }
+  if (pid) *pid = value;
+  return true;
+}
 
 void write_file_atomic(const std::string& path, const std::string& bytes, bool durable) {
   std::string temp = path + ".tmp-" + std::to_string(::getpid());
@@ -108,15 +145,35 @@ AppendFile::AppendFile(const std::string& path) { open(path); }
 void AppendFile::open(const std::string& path) {
   close();
   path_ = path;
+  broken_.clear();
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd_ < 0) fail_io("open for append", path, errno);
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) {
+    int error = errno;
+    close();
+    fail_io("stat", path, error);
+  }
+  good_size_ = static_cast<int64_t>(st.st_size);
 }
 
 AppendFile::~AppendFile() { close(); }
 
 void AppendFile::append(const std::string& lines) {
   if (fd_ < 0) throw Error("run directory: append to closed file '" + path_ + "'");
-  write_all(fd_, lines.data(), lines.size(), path_);
+  if (!broken_.empty()) throw Error(broken_);
+  try {
+    write_all(fd_, lines.data(), lines.size(), path_);
+  } catch (const Error& e) {
+    // Cut the partial bytes off: the file ends after the last complete append again.
+    if (::ftruncate(fd_, static_cast<off_t>(good_size_)) != 0) {
+      broken_ = "run directory: '" + path_ + "' holds a partial line that could not be removed (" +
+                std::strerror(errno) + ") after: " + e.what() + "; no further lines are appended";
+      throw Error(broken_);
+    }
+    throw Error(std::string(e.what()) + " (the partial line was removed)");
+  }
+  good_size_ += static_cast<int64_t>(lines.size());
 }
 
 void AppendFile::sync() {

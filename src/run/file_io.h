@@ -11,6 +11,10 @@ namespace trainscope::detail {
 // old or the new file.
 void write_file_atomic(const std::string& path, const std::string& bytes, bool durable = true);
 
+// True for the names atomic writers give their temp files ("<name>.tmp-<pid>", as above and as
+// checkpoints are saved); `pid` receives the writer's process id.
+bool is_atomic_temp_name(const std::string& file_name, long* pid = nullptr);
+
 // Makes `path` durable after an external writer produced it (e.g. torch::save to a temp file),
 // then renames it to `final_path` and fsyncs the directory.
 void commit_file_atomic(const std::string& temp_path, const std::string& final_path);
@@ -19,7 +23,10 @@ std::string read_file(const std::string& path);
 bool file_exists(const std::string& path);
 void make_directories(const std::string& path);
 
-// An append-only text file (history.jsonl): each append() is a single write() of whole lines.
+// An append-only text file (history.jsonl). append() is all-or-nothing: a failed or short write
+// (disk full, I/O error) is cut off again, so the file always ends after the last good append and
+// the next line can never be glued to a fragment. When even that cut fails the file refuses
+// further appends.
 class AppendFile {
  public:
   AppendFile() = default;
@@ -31,10 +38,18 @@ class AppendFile {
   void append(const std::string& lines);
   void sync();
   void close();
+  int64_t size() const { return good_size_; }  // bytes up to the end of the last good append
 
  private:
   std::string path_;
   int fd_ = -1;
+  int64_t good_size_ = 0;
+  std::string broken_;  // why appends are refused (the file could not be cut back)
 };
+
+// Test seam: makes the process's file writes (appends and atomic replaces) behave as if the disk
+// filled up after `bytes` more bytes: a write that reaches the limit is short, the next one fails
+// with `error` (ENOSPC by default). A negative `bytes` turns the injection off.
+void inject_write_limit(int64_t bytes, int error = 28 /* ENOSPC */);
 
 }  // namespace trainscope::detail

@@ -7,6 +7,7 @@
 #include <deque>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <set>
@@ -14,8 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/utf8.h"
 #include "run/file_io.h"
 #include "run/media.h"
+#include "run/resume_cleanup.h"
 #include "run/sha256.h"
 #include "trainscope/error.h"
 
@@ -61,10 +64,46 @@ std::string dump(const json& value) {
 
 json config_json(const ConfigValue& value) { return detail::cell_json(value); }
 
-void check_user_key(const std::string& key) {
-  if (key.empty()) throw Error("Run::commit: key: expected a non-empty name");
+void check_user_key(const std::string& key, const char* where) {
+  if (key.empty()) throw Error(std::string(where) + ": key: expected a non-empty name");
+  detail::check_utf8(key, where, "key");
   if (key[0] == '_')
-    throw Error("Run::commit: key '" + key + "': names starting with '_' are reserved (_step, _runtime, _timestamp)");
+    throw Error(std::string(where) + ": key '" + key + "': names starting with '_' are reserved (_step, _runtime, _timestamp)");
+}
+
+void check_cell(const TableCell& cell, const std::string& where, const std::string& what) {
+  if (const auto* text = std::get_if<std::string>(&cell)) detail::check_utf8(*text, where, what);
+}
+
+// Every string of a step is checked before any output sees it: JSON, TensorBoard's protobuf
+// strings and W&B all need UTF-8, and a replacement character would merge distinct keys.
+// Throws naming the key (and column/row/caption) with the bad bytes escaped.
+void check_record(const StepRecord& record, const char* where) {
+  std::set<std::string> keys;
+  auto check_keys = [&](const auto& map) {
+    for (const auto& entry : map) {
+      check_user_key(entry.first, where);
+      if (!keys.insert(entry.first).second)
+        throw Error(std::string(where) + ": key '" + entry.first + "': given twice in one step (as two kinds of value)");
+    }
+  };
+  check_keys(record.scalars);
+  check_keys(record.texts);
+  check_keys(record.histograms);
+  check_keys(record.images);
+  check_keys(record.tables);
+  for (const auto& [key, text] : record.texts) detail::check_utf8(text, where, "text '" + key + "': value");
+  for (const auto& [key, images] : record.images)
+    for (std::size_t i = 0; i < images.size(); ++i)
+      detail::check_utf8(images[i].caption, where, "images '" + key + "'[" + std::to_string(i) + "]: caption");
+  for (const auto& [key, table] : record.tables) {
+    for (std::size_t c = 0; c < table.columns.size(); ++c)
+      detail::check_utf8(table.columns[c], where, "table '" + key + "': column " + std::to_string(c));
+    for (std::size_t r = 0; r < table.rows.size(); ++r)
+      for (std::size_t c = 0; c < table.rows[r].size(); ++c)
+        check_cell(table.rows[r][c], where,
+                   "table '" + key + "': row " + std::to_string(r) + " cell " + std::to_string(c));
+  }
 }
 
 }  // namespace
@@ -153,13 +192,22 @@ struct Run::Impl {
   }
 
   // Continues after the last complete line; a torn last line (a kill mid-write on a filesystem
-  // without atomic appends) is cut off.
+  // without atomic appends) is cut off. A summary.json that no longer parses is rebuilt from the
+  // history rows (the last value of every key); what only the summary held (best_*, GFLOPs,
+  // graph) is then gone, and the callback recovers its best from history or the checkpoint.
   void resume_from(const std::string& history_path) {
     resumed = true;
     std::string text = detail::read_file(history_path);
     std::size_t complete = text.rfind('\n');
     complete = complete == std::string::npos ? 0 : complete + 1;
-    if (complete != text.size()) std::filesystem::resize_file(history_path, complete);
+    if (complete != text.size()) {
+      std::error_code ec;
+      std::filesystem::resize_file(history_path, complete, ec);
+      if (ec)
+        throw Error("Run: resuming '" + dir + "': history.jsonl ends in a torn line that could not be cut off (" +
+                    ec.message() + "); make the directory writable or resume a copy");
+      text.resize(complete);
+    }
     std::size_t end = complete ? complete - 1 : 0;
     while (end > 0) {
       std::size_t begin = text.rfind('\n', end - 1);
@@ -173,14 +221,31 @@ struct Run::Impl {
         end = begin ? begin - 1 : 0;  // skip an unreadable line
       }
     }
+    bool summary_ok = false;
     if (detail::file_exists(dir + "/summary.json")) {
       try {
         summary = json::parse(detail::read_file(dir + "/summary.json"));
-        if (!summary.is_object()) summary = json::object();
+        summary_ok = summary.is_object();
       } catch (const json::exception&) {
-        summary = json::object();
       }
     }
+    if (!summary_ok) summary = summary_from_history(text);
+    detail::remove_stale_temporaries(dir);
+    detail::remove_unreferenced_media(dir, next_step);
+  }
+
+  static json summary_from_history(const std::string& text) {
+    json rebuilt = json::object();
+    std::size_t begin = 0;
+    while (begin < text.size()) {
+      std::size_t end = text.find('\n', begin);
+      if (end == std::string::npos) end = text.size();
+      json row = json::parse(text.begin() + begin, text.begin() + end, nullptr, false);
+      if (row.is_object())
+        for (auto& [key, value] : row.items()) rebuilt[key] = std::move(value);
+      begin = end + 1;
+    }
+    return rebuilt;
   }
 
   void process(Item& item) {
@@ -198,6 +263,7 @@ struct Run::Impl {
     }
     StepRecord& record = item.record;
     for (auto& part : item.pending) part->resolve(record);
+    if (!item.pending.empty()) check_record(record, "Run::commit (deferred values)");
     json row = json::object();
     row["_step"] = item.step;
     row["_runtime"] = item.runtime;
@@ -214,13 +280,18 @@ struct Run::Impl {
     committed.wall_time = item.wall_time;
     committed.runtime = item.runtime;
     committed.record = &record;
-    for (const auto& [key, images] : record.images) {
-      json value = detail::store_images(dir, key, item.step, images, committed.images[key], durable_media);
-      if (!value.is_null()) row[key] = std::move(value);
+    try {
+      for (const auto& [key, images] : record.images) {
+        json value = detail::store_images(dir, key, item.step, images, committed.images[key], durable_media);
+        if (!value.is_null()) row[key] = std::move(value);
+      }
+      for (const auto& [key, table] : record.tables)
+        row[key] = detail::store_table(dir, key, item.step, table, durable_media);
+      history.append(dump(row) + "\n");
+    } catch (...) {
+      remove_media_of(row, committed);  // no history line will ever reference them
+      throw;
     }
-    for (const auto& [key, table] : record.tables)
-      row[key] = detail::store_table(dir, key, item.step, table, durable_media);
-    history.append(dump(row) + "\n");
     std::vector<std::shared_ptr<Sink>> current;
     {
       std::lock_guard<std::mutex> lock(state_mutex);
@@ -237,6 +308,21 @@ struct Run::Impl {
       steps_since_summary = 0;
     }
     for (auto& sink : current) sink->write(committed);
+  }
+
+  // Best effort: the media files of a row whose line could not be appended (those in the row, and
+  // images stored before a later part of the row failed).
+  void remove_media_of(const json& row, const CommittedStep& committed) {
+    for (const auto& [key, stored] : committed.images)
+      for (const auto& image : stored) ::unlink((dir + "/" + image.path).c_str());
+    for (const auto& [key, value] : row.items()) {
+      if (!value.is_object()) continue;
+      if (value.contains("path") && value["path"].is_string())
+        ::unlink((dir + "/" + value["path"].get<std::string>()).c_str());
+      if (value.contains("filenames") && value["filenames"].is_array())
+        for (const auto& name : value["filenames"])
+          if (name.is_string()) ::unlink((dir + "/" + name.get<std::string>()).c_str());
+    }
   }
 
   void writer_loop() {
@@ -309,6 +395,10 @@ void Run::add_sink(std::shared_ptr<Sink> sink) {
 }
 
 void Run::set_config(const std::map<std::string, ConfigValue>& values) {
+  for (const auto& [key, value] : values) {
+    detail::check_utf8(key, "Run::set_config", "key");
+    check_cell(value, "Run::set_config", "value of '" + key + "'");
+  }
   std::string text;
   {
     std::lock_guard<std::mutex> lock(impl_->state_mutex);
@@ -320,6 +410,8 @@ void Run::set_config(const std::map<std::string, ConfigValue>& values) {
 
 void Run::set_summary(const std::string& key, const ConfigValue& value) {
   if (key.empty()) throw Error("Run::set_summary: key: expected a non-empty name");
+  detail::check_utf8(key, "Run::set_summary", "key");
+  check_cell(value, "Run::set_summary", "value of '" + key + "'");
   std::lock_guard<std::mutex> lock(impl_->state_mutex);
   impl_->summary[key] = config_json(value);
 }
@@ -329,6 +421,32 @@ std::optional<double> Run::summary_number(const std::string& key) const {
   auto it = impl_->summary.find(key);
   if (it == impl_->summary.end() || !it->is_number()) return std::nullopt;
   return it->get<double>();
+}
+
+std::optional<Run::HistoryBest> Run::history_best(const std::string& key, bool maximize,
+                                                  const std::string& row_key) const {
+  std::ifstream in(path("history.jsonl"), std::ios::binary);
+  std::optional<HistoryBest> best;
+  std::string line;
+  const std::string quoted = json(key).dump();
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // no '\n' yet: a line still being written
+    if (line.find(quoted) == std::string::npos) continue;  // cheap filter before parsing
+    json row = json::parse(line, nullptr, false);
+    if (!row.is_object()) continue;
+    auto it = row.find(key);
+    if (it == row.end() || !it->is_number()) continue;  // NaN and ±Inf are stored as null
+    if (!row_key.empty() && !row.contains(row_key)) continue;
+    double value = it->get<double>();
+    if (best && !(maximize ? value > best->value : value < best->value)) continue;
+    HistoryBest found;
+    found.value = value;
+    auto epoch = row.find("epoch");
+    if (epoch != row.end() && epoch->is_number()) found.epoch = epoch->get<int64_t>();
+    found.step = row.value("_step", int64_t(-1));
+    best = found;
+  }
+  return best;
 }
 
 void Run::write_graph(const std::string& json_text) {
@@ -347,19 +465,7 @@ void Run::write_graph(const std::string& json_text) {
 
 int64_t Run::commit(StepRecord record, std::vector<std::unique_ptr<PendingPart>> pending) {
   impl_->rethrow_kept_error();
-  std::set<std::string> keys;
-  auto check_keys = [&keys](const auto& map) {
-    for (const auto& entry : map) {
-      check_user_key(entry.first);
-      if (!keys.insert(entry.first).second)
-        throw Error("Run::commit: key '" + entry.first + "': given twice in one step (as two kinds of value)");
-    }
-  };
-  check_keys(record.scalars);
-  check_keys(record.texts);
-  check_keys(record.histograms);
-  check_keys(record.images);
-  check_keys(record.tables);
+  check_record(record, "Run::commit");
   for (const auto& part : pending)
     if (!part) throw Error("Run::commit: pending: expected non-null parts");
   Impl::Item item;

@@ -5,6 +5,7 @@
 
 #include "callback/policy.h"
 #include "torch/host_copy.h"
+#include "torch/resume_best.h"
 #include "torch/validation_media.h"
 #include "trainscope/error.h"
 #include "trainscope/ops/histogram.h"
@@ -427,11 +428,7 @@ void Callback::on_train_begin() {
   config["trainscope.log_batch_frequency"] = int64_t(o.log_batch_frequency);
   config["trainscope.histogram_frequency"] = int64_t(o.histogram_frequency);
   run.set_config(config);
-  if (o.log_best_prefix && !s.best.best()) {  // a resumed run continues from its best
-    auto value = run.summary_number(s.best_key(o.monitor));
-    auto epoch = run.summary_number(s.best_key("epoch"));
-    if (value) s.best.restore(*value, epoch ? static_cast<int64_t>(*epoch) : -1);
-  }
+  if (!s.best.best() && run.resumed()) detail::restore_best(run, o, s.best);  // continues from its best
   if (s.module && o.save_graph) run.write_graph(module_graph_json(*s.module));
   if (s.module && o.compute_flops) run.set_summary("GFLOPs", get_flops());
   s.prepare_histogram_plans();

@@ -22,6 +22,14 @@ HistoryBatch read_history_batch(const std::string& path, int64_t from_bytes, int
                 " bytes) than the part already uploaded (" + std::to_string(from_bytes) +
                 " bytes); history.jsonl must only grow");
   }
+  if (from_bytes > 0) {  // a progress offset inside a line would send the line's tail as a line
+    char previous = 0;
+    in.seekg(from_bytes - 1);
+    if (!in.get(previous) || previous != '\n')
+      throw Error("upload: " + path + ": the part already uploaded (" + std::to_string(from_bytes) +
+                  " bytes, from the upload state) does not end at a line boundary; the state does not "
+                  "belong to this history (delete upload/wandb-state.json to upload the run again)");
+  }
   in.seekg(from_bytes);
 
   constexpr size_t kChunk = 1 << 16;

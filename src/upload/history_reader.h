@@ -20,7 +20,7 @@ struct HistoryBatch {
 
 // Lines starting at byte `from_bytes` (a line start). `budget_bytes` bounds the JSON-encoded
 // lines; a single line that alone exceeds it, or whose raw length exceeds `max_line_bytes`, is
-// dropped. Throws Error when the file shrank below `from_bytes`. A missing file is an empty batch.
+// dropped. Throws Error when the file shrank below `from_bytes` or `from_bytes` is not a line start. A missing file is an empty batch.
 HistoryBatch read_history_batch(const std::string& path, int64_t from_bytes, int64_t budget_bytes,
                                 int64_t max_line_bytes, int64_t first_line_number);
 

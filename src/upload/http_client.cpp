@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <mutex>
@@ -91,6 +92,56 @@ std::string scrub_secret(std::string text, const std::string& secret) {
   return text;
 }
 
+std::string base64_encode(const std::string& bytes) {
+  static const char* const kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
+    if (n > 1) v |= uint32_t(uint8_t(bytes[i + 1])) << 8;
+    if (n > 2) v |= uint32_t(uint8_t(bytes[i + 2]));
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(n > 1 ? kAlphabet[(v >> 6) & 63] : '=');
+    out.push_back(n > 2 ? kAlphabet[v & 63] : '=');
+  }
+  return out;
+}
+
+std::vector<std::string> secret_forms(const std::string& api_key) {
+  if (api_key.empty()) return {};
+  std::vector<std::string> forms;
+  auto add_escapings = [&forms](const std::string& s) {
+    forms.push_back(s);
+    std::string json_escaped, url_escaped;
+    for (char c : s) {
+      json_escaped += c == '/' ? std::string("\\/") : std::string(1, c);
+      if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '~') {
+        url_escaped += c;
+      } else {
+        char buf[4];
+        std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+        url_escaped += buf;
+      }
+    }
+    forms.push_back(json_escaped);
+    forms.push_back(url_escaped);
+  };
+  const std::string credentials = "api:" + api_key;
+  const std::string encoded = base64_encode(credentials);
+  add_escapings(encoded);
+  std::string unpadded = encoded.substr(0, encoded.find('='));
+  add_escapings(unpadded);
+  add_escapings(credentials);
+  add_escapings(api_key);
+  std::sort(forms.begin(), forms.end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() > b.size() : a < b;
+  });
+  forms.erase(std::unique(forms.begin(), forms.end()), forms.end());
+  return forms;
+}
+
 std::optional<double> parse_retry_after(const std::string& value) {
   if (value.empty()) return std::nullopt;
   if (std::all_of(value.begin(), value.end(), [](unsigned char c) { return std::isdigit(c); })) {
@@ -105,7 +156,8 @@ std::optional<double> parse_retry_after(const std::string& value) {
   return std::max(0.0, std::difftime(when, std::time(nullptr)));
 }
 
-HttpClient::HttpClient(HttpSettings settings) : settings_(std::move(settings)) {
+HttpClient::HttpClient(HttpSettings settings)
+    : settings_(std::move(settings)), secrets_(secret_forms(settings_.api_key)) {
   init_curl_once();
   handle_ = curl_easy_init();
   if (!handle_) throw Error("upload: could not create a libcurl handle");
@@ -114,7 +166,8 @@ HttpClient::HttpClient(HttpSettings settings) : settings_(std::move(settings)) {
 HttpClient::~HttpClient() { curl_easy_cleanup(handle_); }
 
 std::string HttpClient::scrub(std::string text) const {
-  return scrub_secret(std::move(text), settings_.api_key);
+  for (const auto& secret : secrets_) text = scrub_secret(std::move(text), secret);
+  return text;
 }
 
 HttpResponse HttpClient::perform(const HttpRequest& request) {

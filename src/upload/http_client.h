@@ -51,11 +51,14 @@ class HttpClient {
   // Never throws for network trouble: the response says what happened.
   HttpResponse perform(const HttpRequest& request);
 
-  // `text` with every occurrence of the API key replaced by "***".
+  // `text` with every form of the API key the client sends replaced by "***": the key, the
+  // basic-auth credentials "api:<key>" and their base64 (as in the Authorization header, which
+  // servers and proxies may echo in an error page), also JSON- and URL-escaped.
   std::string scrub(std::string text) const;
 
  private:
   HttpSettings settings_;
+  std::vector<std::string> secrets_;  // longest first, so no form is left half-replaced
   CURL* handle_ = nullptr;
 };
 
@@ -64,5 +67,11 @@ std::optional<double> parse_retry_after(const std::string& value);
 
 // Replaces every occurrence of `secret` in `text` with "***" (no-op for an empty secret).
 std::string scrub_secret(std::string text, const std::string& secret);
+
+// Standard base64 with padding (RFC 4648), as basic auth encodes credentials.
+std::string base64_encode(const std::string& bytes);
+
+// The forms of `api_key` that scrub() removes, longest first.
+std::vector<std::string> secret_forms(const std::string& api_key);
 
 }  // namespace trainscope::detail

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "run/file_io.h"
+
 namespace trainscope::detail {
 namespace {
 
@@ -25,7 +27,8 @@ bool is_temporary(const std::string& file_name) {
            file_name.compare(file_name.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   return file_name.empty() || file_name[0] == '.' || ends_with(".tmp") || ends_with("~") ||
-         ends_with(".partial") || file_name.find(".tmp.") != std::string::npos;
+         ends_with(".partial") || file_name.find(".tmp.") != std::string::npos ||
+         is_atomic_temp_name(file_name);  // "<name>.tmp-<pid>": what trainscope's own writers leave
 }
 
 void add_tree(const fs::path& root, const std::string& sub, std::vector<RunFile>& out) {

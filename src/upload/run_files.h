@@ -1,7 +1,7 @@
 #pragma once
 // The files of a run directory that are uploaded as run files (SPEC §3): media/**, checkpoints/**
-// and graph.json, by run-relative path. Temporary files of atomic writers (".tmp", "~", names
-// starting with '.') are skipped: they are about to be renamed into place.
+// and graph.json, by run-relative path. Temporary files of atomic writers ("*.tmp-<pid>", ".tmp",
+// "~", names starting with '.') are skipped: they are about to be renamed into place.
 #include <string>
 #include <vector>
 

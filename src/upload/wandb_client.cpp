@@ -45,8 +45,10 @@ std::string explain_status(long status) {
   }
 }
 
+// The start of a server's answer for an error message (callers scrub the whole body first, so
+// cutting it can never leave a partial secret).
 std::string excerpt(const std::string& body) {
-  constexpr size_t kMax = 300;
+  constexpr size_t kMax = 200;
   std::string out = body.size() > kMax ? body.substr(0, kMax) + "..." : body;
   for (char& c : out)
     if (c == '\n' || c == '\r') c = ' ';
@@ -64,24 +66,50 @@ WandbClient::WandbClient(Credentials credentials, const UploadOptions& options,
                          options.connect_timeout_seconds, options.transfer_stall_seconds}),
       retry_(options.retry) {}
 
-HttpResponse WandbClient::perform_with_retry(const HttpRequest& request, const std::string& what) {
+namespace {
+
+// Why a file_stream answer is not W&B's (a JSON object such as {"exitcode":null,"limits":{}}).
+std::string file_stream_acceptance(const HttpResponse& response) {
+  const nlohmann::json reply = nlohmann::json::parse(response.body, nullptr, false);
+  if (!reply.is_discarded() && reply.is_object()) return "";
+  return "HTTP " + std::to_string(response.status) +
+         " whose body is not W&B's JSON answer, so the lines may not have reached W&B (a proxy or "
+         "captive portal?): " + excerpt(response.body);
+}
+
+std::string graphql_acceptance(const HttpResponse& response) {
+  const nlohmann::json reply = nlohmann::json::parse(response.body, nullptr, false);
+  if (!reply.is_discarded() && reply.is_object()) return "";
+  return "HTTP " + std::to_string(response.status) + " whose body is not JSON (a proxy or captive portal?): " +
+         excerpt(response.body);
+}
+
+}  // namespace
+
+HttpResponse WandbClient::perform_with_retry(const HttpRequest& request, const std::string& what,
+                                             const Acceptance& accept) {
   const auto started = std::chrono::steady_clock::now();
   for (int attempt = 0;; ++attempt) {
     if (cancellation_.cancelled()) throw Error("upload: " + what + ": cancelled");
     ++requests_sent_;
     HttpResponse response = http_.perform(request);
-    if (response.status >= 200 && response.status < 300) return response;
-
+    response.body = http_.scrub(std::move(response.body));  // before any part of it is shown
     std::string failure = response.status == 0
                               ? response.transport_error
                               : "HTTP " + std::to_string(response.status);
+    const bool answered_2xx = response.status >= 200 && response.status < 300;
+    if (answered_2xx) {
+      if (!accept) return response;
+      failure = accept(response);
+      if (failure.empty()) return response;
+    }
     if (response.permanent) {
       throw UploadError(http_.scrub("upload: " + what + " failed: " + response.transport_error +
                                     " (TLS certificates are always verified; a private CA can be "
                                     "given with --ca-bundle or CURL_CA_BUNDLE)"),
                         0);
     }
-    if (response.status != 0 && !is_retryable_status(response.status)) {
+    if (response.status != 0 && !answered_2xx && !is_retryable_status(response.status)) {
       std::string message = "upload: " + what + " failed with HTTP " +
                             std::to_string(response.status) + ": " + explain_status(response.status);
       if (!response.body.empty()) message += " (server said: " + excerpt(response.body) + ")";
@@ -109,14 +137,14 @@ nlohmann::json WandbClient::graphql(const std::string& query, const nlohmann::js
   request.body = nlohmann::json{{"query", query}, {"variables", variables}}.dump();
   request.authenticate = true;
   request.timeout_seconds = options_.request_timeout_seconds;
-  HttpResponse response = perform_with_retry(request, what);
+  HttpResponse response = perform_with_retry(request, what, graphql_acceptance);
   nlohmann::json reply = nlohmann::json::parse(response.body, nullptr, false);
   if (reply.is_discarded() || !reply.is_object())
     throw UploadError(http_.scrub("upload: " + what + ": the server's answer is not JSON: " +
                                   excerpt(response.body)),
                       response.status);
   if (reply.contains("errors") && !reply["errors"].empty()) {
-    throw UploadError(http_.scrub("upload: " + what + ": " + excerpt(reply["errors"].dump())),
+    throw UploadError(http_.scrub("upload: " + what + ": " + excerpt(http_.scrub(reply["errors"].dump()))),
                       response.status);
   }
   if (!reply.contains("data") || !reply["data"].is_object())
@@ -158,7 +186,7 @@ void WandbClient::file_stream(const RunTarget& target, const nlohmann::json& bod
   request.body = body.dump();
   request.authenticate = true;
   request.timeout_seconds = options_.request_timeout_seconds;
-  perform_with_retry(request, "file_stream of " + target.path());
+  perform_with_retry(request, "file_stream of " + target.path(), file_stream_acceptance);
 }
 
 std::vector<UploadSlot> WandbClient::create_run_files(const RunTarget& target,

@@ -4,6 +4,7 @@
 // files are PUT to. Every call retries as RetryPolicy says and throws Error when it gives up or
 // when the server refuses for good; error texts never contain the API key.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,9 +66,13 @@ class WandbClient {
   int64_t requests_sent() const { return requests_sent_; }
 
  private:
-  // Performs the request until it succeeds (2xx), throwing UploadError when it must not be retried
-  // or max_elapsed has passed, and Error("cancelled") when cancelled.
-  HttpResponse perform_with_retry(const HttpRequest& request, const std::string& what);
+  // Performs the request until it succeeds, throwing UploadError when it must not be retried or
+  // max_elapsed has passed, and Error("cancelled") when cancelled. Success is a 2xx answer that
+  // `accept` (when given) finds well-formed: it returns why not, or "" — a proxy or captive
+  // portal can answer 2xx without the server having seen the request, so that is retried too.
+  using Acceptance = std::function<std::string(const HttpResponse&)>;
+  HttpResponse perform_with_retry(const HttpRequest& request, const std::string& what,
+                                  const Acceptance& accept = {});
   nlohmann::json graphql(const std::string& query, const nlohmann::json& variables,
                          const std::string& what);
 

@@ -215,6 +215,28 @@ TEST(Histogram, Float64RangeWiderThanDoubleMax) {
   EXPECT_EQ(r2.counts, (std::vector<int64_t>{1, 2}));
 }
 
+TEST(Histogram, Float64SpanOfSubnormals) {
+  // [0, ~1e-310]: bins / (hi − lo) overflows to +Inf, which once put every value above lo in the
+  // last bin. Subnormals are integer multiples of 2^-1074, so the exact bins follow from integer
+  // arithmetic: floor((m − m_lo) · B / (m_hi − m_lo)), clamped to B − 1.
+  const double unit = std::numeric_limits<double>::denorm_min();
+  const int64_t m_hi = 20240000000000;  // 20240000000000 · 2^-1074 ≈ 1.0e-310
+  std::mt19937_64 rng(1234);
+  std::uniform_int_distribution<int64_t> pick(0, m_hi);
+  std::vector<int64_t> m = {0, m_hi, m_hi / 2, m_hi / 64, m_hi / 64 - 1};
+  for (int i = 0; i < 5000; ++i) m.push_back(pick(rng));
+  std::vector<double> v;
+  for (int64_t k : m) v.push_back(double(k) * unit);  // exact: k < 2^53
+  const int bins = 64;
+  std::vector<int64_t> want(bins, 0);
+  for (int64_t k : m) ++want[std::size_t(std::min<int64_t>(k * bins / m_hi, bins - 1))];
+  const auto r = one(view(v), bins);
+  EXPECT_EQ(r.counts, want);
+  EXPECT_EQ(r.edges.front(), 0.0);
+  EXPECT_EQ(r.edges.back(), double(m_hi) * unit);
+  EXPECT_LT(r.counts.back(), int64_t(m.size()) / 8) << "values piled into the last bin";
+}
+
 uint16_t float_to_bf16_bits(float f) {
   uint32_t b;
   std::memcpy(&b, &f, 4);

@@ -11,9 +11,14 @@ Control (no auth, loopback only):
   GET  /_control/state     everything recorded, as JSON
   POST /_control/faults    {"rules": [...], "clear": bool} (clear empties the fault list first);
                            rules are appended to the fault list; a rule is
-                           {"path": prefix, "action": "status"|"drop"|"delay",
+                           {"path": prefix, "action": "status"|"drop"|"delay"|"html"|
+                                                      "truncated"|"echo_auth",
                             "status": 500, "retry_after": "1", "delay_ms": 1500, "count": n,
                             "skip": n (let that many matching requests through first)}
+                           servers that lie: "html" answers 200 text/html without handling the
+                           request (a captive portal); "truncated" handles it and answers 200 with
+                           half of the JSON; "echo_auth" answers 401 with an HTML page that echoes
+                           the request's Authorization header (as some proxies do)
   POST /_control/slow      {"delay_ms": n}: every request waits n ms before it is handled
   POST /_control/down      {"ms": n}: stop listening and refuse work for n ms, then come back
   POST /_control/shutdown  exit
@@ -104,13 +109,13 @@ class Handler(BaseHTTPRequestHandler):
     def rec(self):
         return self.server.recorder
 
-    def reply(self, status, body=b"", headers=None):
+    def reply(self, status, body=b"", headers=None, content_type="application/json"):
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -167,6 +172,16 @@ class Handler(BaseHTTPRequestHandler):
             headers = {"Retry-After": fault["retry_after"]} if fault.get("retry_after") else {}
             self.log_request_record(fault["status"], "status", length)
             return self.reply(fault["status"], {"error": "injected"}, headers)
+        if fault and fault["action"] == "html":
+            self.log_request_record(200, "html", length)
+            page = b"<html><body><h1>Welcome to HotelWiFi</h1><p>Please log in.</p></body></html>"
+            return self.reply(200, page, content_type="text/html")
+        if fault and fault["action"] == "echo_auth":
+            self.log_request_record(401, "echo_auth", length)
+            page = ("<html><body><h1>401 Authorization Required</h1><pre>Authorization: " +
+                    self.headers.get("Authorization", "") + "\n" + "request details " * 100 +
+                    "</pre></body></html>").encode()
+            return self.reply(401, page, content_type="text/html")
         if self.command == "PUT" and path.startswith("/_upload/"):
             status, answer = self.put_file(path, body)
         elif not self.authorized():
@@ -183,6 +198,9 @@ class Handler(BaseHTTPRequestHandler):
         if fault and fault["action"] == "delay":
             # Handled, but the answer comes too late: the client must not count it twice.
             time.sleep(fault["delay_ms"] / 1000.0)
+        if fault and fault["action"] == "truncated":
+            answer = json.dumps(answer).encode()
+            answer = answer[:len(answer) // 2]
         try:
             self.reply(status, answer)
         except OSError:

@@ -15,9 +15,10 @@
 
 namespace trainscope {
 
-// When written data is forced to disk. Lines are always appended whole (one write per line) and
-// whole files are always replaced through temp file + rename, so a killed process never leaves a
-// torn file; fsync only adds durability against power loss.
+// When written data is forced to disk. Lines are always appended whole (one write per line; a
+// write that fails part-way, e.g. disk full, is cut off again) and whole files are always replaced
+// through temp file + rename, so a killed process never leaves a torn file; fsync only adds
+// durability against power loss.
 struct DurabilityPolicy {
   int summary_every_steps = 1;   // replace summary.json every N committed steps (≥ 1)
   int fsync_every_steps = 0;     // fsync history.jsonl every N steps; 0: only at flush()/finish()
@@ -65,11 +66,24 @@ class Run {
   void set_summary(const std::string& key, const ConfigValue& value);
   // A summary number from this run (including a resumed one's summary.json), if present.
   std::optional<double> summary_number(const std::string& key) const;
+  // The best finite value of `key` in history.jsonl as it is on disk now: the smallest, or the
+  // largest when `maximize` (the earliest row on ties), with that row's "epoch" and _step; only
+  // rows that also hold `row_key` count when it is given (e.g. "epoch": epoch-end rows, not the
+  // batch rows that may log the same metric). For resuming best tracking when summary.json lost it.
+  struct HistoryBest {
+    double value = 0;
+    int64_t epoch = -1;  // the row's "epoch" value, −1 when it has none
+    int64_t step = -1;
+  };
+  std::optional<HistoryBest> history_best(const std::string& key, bool maximize,
+                                          const std::string& row_key = "") const;
   // Writes `json_text` (a JSON document) as graph.json and references it from the summary.
   void write_graph(const std::string& json_text);
 
   // Enqueues one step; returns its _step. Histograms, images and tables join this row. Throws a
-  // writer error kept from an earlier step.
+  // writer error kept from an earlier step, and Error naming the key for an empty, reserved or
+  // repeated key or for any key, text, caption, table column or cell that is not valid UTF-8
+  // (shown with the bytes escaped).
   int64_t commit(StepRecord record, std::vector<std::unique_ptr<PendingPart>> pending = {});
   // Waits until every committed step is written (and fsynced); rethrows a kept writer error.
   void flush();

@@ -1,4 +1,4 @@
-"""Runs an example and checks the run directory it writes against SPEC §3.
+"""Runs an example and checks the run directory it writes against docs/run-directory.md.
 
 usage: check_run_dir.py --kind classifier|segmentation --root DIR --run-id ID -- <example command...>
 Exit status 0 when every check passes; each failure is printed.

@@ -1,5 +1,5 @@
 #pragma once
-// The callback's decisions that need no tensor library (SPEC §1): mode rules, best tracking,
+// The callback's decisions that need no tensor library (docs/callback.md): mode rules, best tracking,
 // logging frequencies, prediction clamping and input/output type guessing.
 #include <cstdint>
 #include <optional>

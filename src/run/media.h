@@ -1,5 +1,5 @@
 #pragma once
-// The history-row values of SPEC §3 for histograms, images and tables, and the media files they
+// The history-row values of docs/run-directory.md for histograms, images and tables, and the media files they
 // reference (media/images/<key>_<step>_<sha256[:20]>.png, media/table/<key>_<step>_<sha256[:20]>.table.json).
 #include <nlohmann/json.hpp>
 

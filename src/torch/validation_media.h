@@ -1,6 +1,6 @@
 #pragma once
 // Prediction examples (images with captions, segmentation triplets) and the evaluation table,
-// prepared on the model's device and finished on the run's writer thread (SPEC §1).
+// prepared on the model's device and finished on the run's writer thread (docs/callback.md).
 #include <memory>
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
 #pragma once
-// Reads the next batch of complete lines from history.jsonl (SPEC §3): a line counts only once its
+// Reads the next batch of complete lines from history.jsonl (docs/run-directory.md): a line counts only once its
 // '\n' is on disk (a crash may leave a torn last line), a batch never exceeds the request budget,
 // and lines W&B would refuse (longer than the line limit, or not JSON) are dropped and reported.
 // Reads in fixed chunks, so memory is bounded by the budget whatever the file holds.

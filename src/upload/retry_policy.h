@@ -1,5 +1,5 @@
 #pragma once
-// When and how long to wait before trying a failed request again (SPEC §4): connection errors,
+// When and how long to wait before trying a failed request again (docs/upload.md): connection errors,
 // 408, 429 and 5xx are retried with exponential backoff and full jitter, or after the server's
 // Retry-After; the client errors W&B uses for "this will never work" are not retried.
 #include <cstdint>

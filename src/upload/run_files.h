@@ -1,5 +1,5 @@
 #pragma once
-// The files of a run directory that are uploaded as run files (SPEC §3): media/**, checkpoints/**
+// The files of a run directory that are uploaded as run files (docs/run-directory.md): media/**, checkpoints/**
 // and graph.json, by run-relative path. Temporary files of atomic writers ("*.tmp-<pid>", ".tmp",
 // "~", names starting with '.') are skipped: they are about to be renamed into place.
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// W&B's run API (SPEC §4): UpsertBucket creates or resumes a run, file_stream appends history
+// W&B's run API (docs/upload.md): UpsertBucket creates or resumes a run, file_stream appends history
 // lines at explicit offsets and replaces the summary, CreateRunFiles hands out signed URLs that
 // files are PUT to. Every call retries as RetryPolicy says and throws Error when it gives up or
 // when the server refuses for good; error texts never contain the API key.

@@ -1,4 +1,4 @@
-# The libtorch Callback (SPEC §1) writing a run directory (SPEC §3), on the CPU; the GPU test
+# The libtorch Callback (docs/callback.md) writing a run directory (docs/run-directory.md), on the CPU; the GPU test
 # checks that device metrics and histograms reach the run without host synchronisation.
 trainscope_add_test(callback_test TORCH SOURCES callback/callback_test.cpp callback/checkpoint_test.cpp
                     callback/flops_test.cpp LIBS nlohmann_json::nlohmann_json)

@@ -38,7 +38,7 @@ HistogramResult one(const TensorView& t, int bins = kDefaultHistogramBins) {
   return r.at(0);
 }
 
-// The SPEC rule written out directly, per tensor, as an independent reference.
+// The binning rule of docs/ops.md#histograms written out directly, per tensor, as an independent reference.
 HistogramResult reference(const std::vector<double>& values, int bins) {
   HistogramResult r;
   std::vector<double> finite;

@@ -1,4 +1,4 @@
-# Labels from logits and the fused segmentation → RGB path (SPEC §2).
+# Labels from logits and the fused segmentation → RGB path (docs/ops.md).
 trainscope_add_test(labels_test SOURCES labels/labels_test.cpp labels/segmentation_test.cpp)
 trainscope_add_test(labels_torch_test TORCH SOURCES labels/labels_torch_test.cpp)
 trainscope_add_test(labels_gpu_test TORCH GPU SOURCES labels/labels_gpu_test.cpp)

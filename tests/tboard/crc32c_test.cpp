@@ -30,7 +30,7 @@ std::string le64(uint64_t v) {
   return s;
 }
 
-// The test vectors of SPEC §5 (the ones TensorBoard's own CRC tests use), on every path.
+// The test vectors of docs/tensorboard.md (the ones TensorBoard's own CRC tests use), on every path.
 TEST(Crc32c, SpecVectorsOnEveryPath) {
   for (const Path& path : paths()) {
     if (!path.available) {

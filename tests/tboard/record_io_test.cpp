@@ -23,7 +23,7 @@ TEST(RecordFraming, KnownRecordByteForByte) {
   ASSERT_EQ(kFileVersionEvent.size(), 24u);
   std::string framed;
   append_record(framed, kFileVersionEvent);
-  // length 24 (LE) | masked CRC of le64(24) = 0x224b7fa3 (SPEC §5) | data | masked CRC of the data
+  // length 24 (LE) | masked CRC of le64(24) = 0x224b7fa3 (docs/tensorboard.md) | data | masked CRC of the data
   // = 0x6c64282a (as TensorBoard's Python CRC computes it), each CRC little-endian.
   const std::string expected = "1800000000000000" "a37f4b22" + test_support::hex_bytes(kFileVersionEvent) + "2a28646c";
   EXPECT_EQ(test_support::hex_bytes(framed), expected);

@@ -94,7 +94,7 @@ CheckResult run_checker(const char* script, const fs::path& log_dir, const Expec
     std::cout << check.output;                                                      \
   } while (0)
 
-// A histogram of `values` per SPEC §2 (B bins between min and max), computed here directly.
+// A histogram of `values` per docs/ops.md (B bins between min and max), computed here directly.
 HistogramValue histogram_of(const std::vector<double>& values, int bins) {
   HistogramValue h;
   h.min = *std::min_element(values.begin(), values.end());

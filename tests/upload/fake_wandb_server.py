@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A W&B-protocol test server on loopback for trainscope's upload tests.
 
-Speaks the parts of W&B's API the uploader uses (SPEC §4): POST /graphql (UpsertBucket,
+Speaks the parts of W&B's API the uploader uses (docs/upload.md): POST /graphql (UpsertBucket,
 CreateRunFiles), POST /files/<entity>/<project>/<run>/file_stream, and PUT to the signed upload
 URLs it hands out. It records what it receives, assembles history by offset the way W&B does
 (a resent line at a known offset replaces, it is not appended), stores uploaded files, and injects

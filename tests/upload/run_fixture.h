@@ -1,5 +1,5 @@
 #pragma once
-// Builds run directories in the SPEC §3 layout for the upload tests, and checks what a fake W&B
+// Builds run directories in the docs/run-directory.md layout for the upload tests, and checks what a fake W&B
 // server received against them.
 #include <cstdint>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// Class-id masks to RGB images (SPEC §2 "Masks to RGB"). CPU and CUDA give identical bytes.
+// Class-id masks to RGB images (docs/ops.md#masks-to-rgb). CPU and CUDA give identical bytes.
 #include <array>
 #include <cstdint>
 #include <vector>

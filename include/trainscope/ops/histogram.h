@@ -1,5 +1,5 @@
 #pragma once
-// Histograms and statistics of many tensors at once (SPEC §2 "Histograms + statistics").
+// Histograms and statistics of many tensors at once (docs/ops.md#histograms).
 //
 // Exact semantics: only finite values are binned; NaN, +Inf, −Inf are counted apart.
 // lo = min F, hi = max F, edges lo + (hi − lo)·i/B; the bin of v is

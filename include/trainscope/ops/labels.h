@@ -1,5 +1,5 @@
 #pragma once
-// Labels from logits (SPEC §2 "Labels from logits"): argmax label (first index of the maximum; a
+// Labels from logits (docs/ops.md#labels-from-logits): argmax label (first index of the maximum; a
 // NaN counts as the maximum, as in torch.argmax), softmax confidence of that label (numerically
 // stable), optional top-k (k ≤ 5, ties to the lower index), binary thresholding for C == 1, and a
 // confusion matrix accumulated on the device across calls. CPU and CUDA give identical labels.

@@ -11,7 +11,7 @@
 
 namespace trainscope {
 
-// A histogram as logged: B counts over B+1 edges (SPEC §2), with the statistics of the finite
+// A histogram as logged: B counts over B+1 edges (docs/ops.md#histograms), with the statistics of the finite
 // values that TensorBoard's HistogramProto also carries.
 struct HistogramValue {
   std::vector<int64_t> counts;  // B ≤ 512

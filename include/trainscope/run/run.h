@@ -1,5 +1,5 @@
 #pragma once
-// A run directory (SPEC §3): runs/<run-id>/ with config.json, history.jsonl, summary.json, media/,
+// A run directory (docs/run-directory.md): runs/<run-id>/ with config.json, history.jsonl, summary.json, media/,
 // checkpoints/ and graph.json, in W&B-compatible JSON. Run::commit() only enqueues; one writer
 // thread resolves deferred device results, builds the history row, encodes PNGs, appends
 // history.jsonl, replaces summary.json atomically and feeds the registered sinks.

@@ -1,5 +1,5 @@
 #pragma once
-// WandbCallback for libtorch training loops (SPEC §1): metrics, weight/gradient histograms,
+// WandbCallback for libtorch training loops (docs/callback.md): metrics, weight/gradient histograms,
 // prediction examples, evaluation tables, best-model checkpoints, graph and FLOPs, all recorded in
 // a W&B-compatible run directory (trainscope/run/run.h). Link trainscope::torch.
 //

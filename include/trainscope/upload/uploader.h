@@ -1,5 +1,5 @@
 #pragma once
-// Uploads a run directory (SPEC §3) to W&B (SPEC §4): the directory is the journal, the uploader
+// Uploads a run directory (docs/run-directory.md) to W&B (docs/upload.md): the directory is the journal, the uploader
 // replays it. Live: start() tails the directory from a background thread while training writes it;
 // stop() uploads what is left and marks the run complete. Offline: sync_run() does both at once.
 // Progress (acknowledged history lines, uploaded files) is kept durably in

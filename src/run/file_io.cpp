@@ -129,6 +129,14 @@ std::string read_file(const std::string& path) {
   return os.str();
 }
 
+std::optional<std::string> read_file_if_present(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
 bool file_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;

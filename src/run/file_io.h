@@ -2,6 +2,7 @@
 // File writes that never leave a torn file: whole files through temp + fsync + rename, lines
 // appended with one write() each. Failures throw trainscope::Error naming the path and errno.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace trainscope::detail {
@@ -20,6 +21,8 @@ bool is_atomic_temp_name(const std::string& file_name, long* pid = nullptr);
 void commit_file_atomic(const std::string& temp_path, const std::string& final_path);
 
 std::string read_file(const std::string& path);
+// The file's bytes, or nothing when it cannot be opened (absent, unreadable).
+std::optional<std::string> read_file_if_present(const std::string& path);
 bool file_exists(const std::string& path);
 void make_directories(const std::string& path);
 

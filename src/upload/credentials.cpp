@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "run/file_io.h"
 
 namespace trainscope::detail {
 namespace {
@@ -19,13 +20,6 @@ std::string env_or_empty(const char* name) {
 
 std::string first_non_empty(const std::string& a, const std::string& b) { return a.empty() ? b : a; }
 
-std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 }  // namespace
 
@@ -100,7 +94,7 @@ Credentials resolve_credentials(const UploadOptions& options) {
     std::string netrc_path = env_or_empty("NETRC");
     if (netrc_path.empty() && std::getenv("HOME")) netrc_path = env_or_empty("HOME") + "/.netrc";
     if (!netrc_path.empty()) {
-      if (auto text = read_text(netrc_path)) {
+      if (auto text = detail::read_file_if_present(netrc_path)) {
         if (auto password = netrc_password(*text, host)) c.api_key = *password;
       }
     }

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/check.h"
+#include "run/file_io.h"
 #include "upload/cancellation.h"
 #include "upload/credentials.h"
 #include "upload/history_reader.h"
@@ -36,18 +37,11 @@ constexpr double kHeartbeatSeconds = 30;  // W&B marks a silent live run as cras
 // Room in a file_stream request for everything but the history lines (keys, offset, braces).
 constexpr int64_t kRequestOverheadBytes = 1024;
 
-std::optional<std::string> read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // The run id: "id" (or "run_id") of run.json / metadata.json when present, else the directory name.
 std::string discover_run_id(const fs::path& run_dir) {
   for (const char* name : {"run.json", "metadata.json"}) {
-    if (auto text = read_text(run_dir / name)) {
+    if (auto text = detail::read_file_if_present((run_dir / name).string())) {
       const auto j = nlohmann::json::parse(*text, nullptr, false);
       if (!j.is_object()) continue;
       for (const char* key : {"id", "run_id"})
@@ -166,7 +160,7 @@ struct Uploader::Impl {
   }
 
   nlohmann::json read_config(std::string& text) {
-    text = read_text(run_dir / "config.json").value_or("{}");
+    text = detail::read_file_if_present((run_dir / "config.json").string()).value_or("{}");
     auto config = nlohmann::json::parse(text, nullptr, false);
     if (config.is_discarded() || !config.is_object()) {
       warn("config.json is not a JSON object; the run is created without config");
@@ -223,7 +217,7 @@ struct Uploader::Impl {
   }
 
   void send_summary() {
-    auto text = read_text(run_dir / "summary.json");
+    auto text = detail::read_file_if_present((run_dir / "summary.json").string());
     if (!text) return;
     const auto summary = nlohmann::json::parse(*text, nullptr, false);
     if (summary.is_discarded() || !summary.is_object()) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "run/file_io.h"
 #include "trainscope/error.h"
 
 namespace trainscope::cli {
@@ -48,16 +49,9 @@ bool is_run_directory(const std::string& dir) {
   return false;
 }
 
-std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::optional<nlohmann::json> read_json(const std::string& path) {
-  auto text = read_text(path);
+  auto text = detail::read_file_if_present(path);
   if (!text) return std::nullopt;
   try {
     return nlohmann::json::parse(*text);
@@ -68,7 +62,7 @@ std::optional<nlohmann::json> read_json(const std::string& path) {
 
 std::vector<HistoryLine> history_lines(const std::string& run_dir) {
   std::vector<HistoryLine> lines;
-  const auto text = read_text(run_dir + "/history.jsonl");
+  const auto text = detail::read_file_if_present(run_dir + "/history.jsonl");
   if (!text) return lines;
   std::size_t begin = 0;
   for (int64_t number = 1; begin < text->size(); ++number) {
@@ -103,7 +97,7 @@ RunInfo describe_run(const std::string& run_dir) {
   }
 
   nlohmann::json summary = nlohmann::json::object();
-  if (auto text = read_text(run_dir + "/summary.json")) {
+  if (auto text = detail::read_file_if_present(run_dir + "/summary.json")) {
     summary = nlohmann::json::parse(*text, nullptr, false);
     if (!summary.is_object()) summary = nlohmann::json::object();
   }
@@ -128,7 +122,7 @@ RunInfo describe_run(const std::string& run_dir) {
       idle = idle ? std::min(*idle, *age) : *age;
   }
   bool upload_complete = false;
-  if (auto text = read_text(run_dir + "/upload/wandb-state.json")) {
+  if (auto text = detail::read_file_if_present(run_dir + "/upload/wandb-state.json")) {
     const auto state = nlohmann::json::parse(*text, nullptr, false);
     upload_complete = state.is_object() && state.value("complete", false);
   }

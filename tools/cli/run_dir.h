@@ -17,8 +17,6 @@ std::string existing_directory(const std::string& path, const std::string& what)
 // True when `dir` looks like a run directory (holds history.jsonl, summary.json or config.json).
 bool is_run_directory(const std::string& dir);
 
-std::optional<std::string> read_text(const std::string& path);
-
 // A JSON document, or nullopt when the file is missing; throws Error naming the file if it
 // does not parse.
 std::optional<nlohmann::json> read_json(const std::string& path);

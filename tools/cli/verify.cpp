@@ -7,6 +7,7 @@
 
 #include "cli/command.h"
 #include "cli/run_dir.h"
+#include "run/file_io.h"
 #include "run/sha256.h"
 
 namespace trainscope::cli {
@@ -77,7 +78,7 @@ class Checker {
         if (std::string(name) == "summary.json") problem("summary.json: missing");
         continue;
       }
-      const json document = json::parse(read_text(path.string()).value_or(""), nullptr, false);
+      const json document = json::parse(detail::read_file_if_present(path.string()).value_or(""), nullptr, false);
       if (!document.is_object()) {
         problem(std::string(name) + ": not a JSON object");
         continue;
@@ -122,7 +123,7 @@ class Checker {
     // Each file once: the summary repeats the history's last references.
     if (!checked_.insert(path.string()).second) return;
     if (!sha256.is_string() && !size.is_number_integer()) return;
-    const auto bytes = read_text(path.string());
+    const auto bytes = detail::read_file_if_present(path.string());
     if (!bytes) return problem(where + ": " + relative + " cannot be read");
     if (size.is_number_integer() && size.get<int64_t>() != int64_t(bytes->size()))
       problem(where + ": " + relative + " is " + std::to_string(bytes->size()) + " bytes, the history says " +

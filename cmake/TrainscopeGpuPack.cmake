@@ -20,3 +20,12 @@ endif()
 string(APPEND _lines "lib $<TARGET_SONAME_FILE:trainscope_core>\n")
 string(APPEND _lines "lib $<TARGET_SONAME_FILE:trainscope_torch>\n")
 file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/gpu-pack-manifest.txt CONTENT "${_lines}")
+
+# The GPU check's dry run: the pack for the GPU runner is built from this build, fits a device
+# call, its binaries resolve their libraries and start, and the script's steps run (GPU ones
+# skipped). A broken check is caught in CI, not in a rare, short device call.
+if(TRAINSCOPE_TESTS AND TARGET trainscope_bench)
+  add_test(NAME gpu_check_dry_run COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/gpu-check.sh --dry-run)
+  set_tests_properties(gpu_check_dry_run PROPERTIES LABELS "integration" TIMEOUT 900
+    ENVIRONMENT "BUILD_DIR=${PROJECT_BINARY_DIR};PACK_DIR=${PROJECT_BINARY_DIR}/gpu-pack;OUT=${PROJECT_BINARY_DIR}/gpu-check-dry;GPU_PACK_ARGS=--no-build")
+endif()

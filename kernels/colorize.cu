@@ -5,7 +5,7 @@
 
 #include "colorize_paths.h"
 #include "cuda_check.cuh"
-#include "palette_param.cuh"
+#include "dtype_dispatch.h"
 #include "resident_grid.cuh"
 
 namespace trainscope::kernels {
@@ -37,7 +37,7 @@ __global__ void mask_to_rgb_kernel(const Id* __restrict__ mask, int64_t pixels,
                                    const __grid_constant__ PaletteParam palette,
                                    uint8_t* __restrict__ rgb, unsigned long long* ignored,
                                    MaskToRgbPaths paths) {
-  __shared__ uint8_t table[(Palette::kMaxClasses + 1) * 3];  // last entry: the ignore colour
+  __shared__ uint8_t table[(kMaxPaletteColors + 1) * 3];  // last entry: the ignore colour
   for (int i = threadIdx.x; i < palette.size * 3; i += blockDim.x) table[i] = palette.rgb[i];
   if (threadIdx.x < 3) table[palette.size * 3 + threadIdx.x] = palette.ignore[threadIdx.x];
   __syncthreads();
@@ -112,22 +112,16 @@ void launch_typed(const void* mask, int64_t pixels, const PaletteParam& palette,
 
 }  // namespace
 
-void launch_mask_to_rgb(const void* mask, DType mask_dtype, int64_t pixels, const Palette& palette,
-                        Rgb ignore_color, uint8_t* rgb, int64_t* ignored, int device,
-                        Stream stream) {
+void launch_mask_to_rgb(const void* mask, DType mask_dtype, int64_t pixels, const PaletteParam& param,
+                        uint8_t* rgb, int64_t* ignored, int device, Stream stream) {
   DeviceGuard guard(device);
   auto s = static_cast<cudaStream_t>(stream.handle);
   if (ignored) TS_CUDA_CHECK(cudaMemsetAsync(ignored, 0, sizeof(int64_t), s));
   if (pixels == 0) return;
 
-  const PaletteParam param = make_palette_param(palette, ignore_color);
-
-  switch (mask_dtype) {
-    case DType::UInt8: launch_typed<uint8_t>(mask, pixels, param, rgb, ignored, s); break;
-    case DType::Int32: launch_typed<int32_t>(mask, pixels, param, rgb, ignored, s); break;
-    case DType::Int64: launch_typed<int64_t>(mask, pixels, param, rgb, ignored, s); break;
-    default: throw Error("launch_mask_to_rgb: unsupported mask dtype");
-  }
+  detail::dispatch<detail::MaskIdDTypes>(mask_dtype, [&](auto tag) {
+    launch_typed<typename decltype(tag)::type>(mask, pixels, param, rgb, ignored, s);
+  });
 }
 
 }  // namespace trainscope::kernels

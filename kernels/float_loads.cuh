@@ -6,9 +6,16 @@
 
 #include <cstdint>
 
+#include "dtype_dispatch.h"
 #include "trainscope/tensor_view.h"
 
 namespace trainscope::kernels {
+
+// The CUDA type of a dispatched element type (dtype_dispatch.h): 16-bit floats as __half/__nv_bfloat16.
+template <typename T> struct CudaElement { using type = T; };
+template <> struct CudaElement<Float16Bits> { using type = __half; };
+template <> struct CudaElement<BFloat16Bits> { using type = __nv_bfloat16; };
+template <typename Tag> using cuda_element_t = typename CudaElement<typename Tag::type>::type;
 
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "cuda_check.cuh"
+#include "dtype_dispatch.h"
 #include "histogram_schedule.h"
 #include "trainscope/error.h"
 
@@ -27,12 +28,9 @@ constexpr int unroll_for() { return sizeof(T) >= 4 ? 4 : 2; }
 
 // ---- element access ------------------------------------------------------------------------
 
-struct HalfBits { uint16_t bits; };
-struct BFloat16Bits { uint16_t bits; };
-
 __device__ __forceinline__ double to_double(float x) { return x; }
 __device__ __forceinline__ double to_double(double x) { return x; }
-__device__ __forceinline__ double to_double(HalfBits x) {
+__device__ __forceinline__ double to_double(Float16Bits x) {
   return __half2float(__ushort_as_half(x.bits));  // exact, as hm::half_bits_to_double
 }
 __device__ __forceinline__ double to_double(BFloat16Bits x) {
@@ -50,7 +48,7 @@ __device__ __forceinline__ double to_double(bool x) { return x ? 1.0 : 0.0; }
 // code and with it histogram.cu's compile time, which every architecture pays.
 template <typename T>
 constexpr bool vectorized_type() {
-  return std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, HalfBits> ||
+  return std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, Float16Bits> ||
          std::is_same_v<T, BFloat16Bits>;
 }
 
@@ -104,18 +102,9 @@ template <typename Visit>
 __device__ __forceinline__ void visit_chunk(const HistogramTensor& t, int64_t begin, int64_t end,
                                             Visit& visit) {
   const bool vec = t.vector_loads != 0;
-  switch (static_cast<DType>(t.dtype)) {
-    case DType::Float32: for_each_element<float>(t.data, begin, end, vec, visit); break;
-    case DType::Float16: for_each_element<HalfBits>(t.data, begin, end, vec, visit); break;
-    case DType::BFloat16: for_each_element<BFloat16Bits>(t.data, begin, end, vec, visit); break;
-    case DType::Float64: for_each_element<double>(t.data, begin, end, vec, visit); break;
-    case DType::UInt8: for_each_element<uint8_t>(t.data, begin, end, vec, visit); break;
-    case DType::Int8: for_each_element<int8_t>(t.data, begin, end, vec, visit); break;
-    case DType::Int16: for_each_element<int16_t>(t.data, begin, end, vec, visit); break;
-    case DType::Int32: for_each_element<int32_t>(t.data, begin, end, vec, visit); break;
-    case DType::Int64: for_each_element<int64_t>(t.data, begin, end, vec, visit); break;
-    case DType::Bool: for_each_element<bool>(t.data, begin, end, vec, visit); break;
-  }
+  detail::dispatch<detail::HistogramDTypes>(static_cast<DType>(t.dtype), [&](auto tag) {
+    for_each_element<typename decltype(tag)::type>(t.data, begin, end, vec, visit);
+  });
 }
 
 // The contiguous range [first, last) of chunks this block works through: the host splits the

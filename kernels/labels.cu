@@ -176,12 +176,7 @@ void launch_labels_from_logits(const LabelsLaunch& args, int device, Stream stre
   if (args.rows == 0) return;
   DeviceGuard guard(device);
   auto s = static_cast<cudaStream_t>(stream.handle);
-  switch (args.dtype) {
-    case DType::Float32: launch_typed<float>(args, s); break;
-    case DType::Float16: launch_typed<__half>(args, s); break;
-    case DType::BFloat16: launch_typed<__nv_bfloat16>(args, s); break;
-    default: throw Error("launch_labels_from_logits: unsupported logits dtype");
-  }
+  detail::dispatch<detail::FloatDTypes>(args.dtype, [&](auto tag) { launch_typed<cuda_element_t<decltype(tag)>>(args, s); });
 }
 
 }  // namespace trainscope::kernels

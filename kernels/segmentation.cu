@@ -10,7 +10,6 @@
 #include <algorithm>
 
 #include "cuda_check.cuh"
-#include "palette_param.cuh"
 #include "float_loads.cuh"
 #include "logit_math.h"
 #include "resident_grid.cuh"
@@ -136,7 +135,7 @@ template <typename T, int P>
 __global__ void __launch_bounds__(kThreads)
     channels_first_kernel(const SegmentationLaunch a, const __grid_constant__ PaletteParam palette, Counters counters) {
   extern __shared__ unsigned int shared_counters[];
-  __shared__ uint8_t table[(Palette::kMaxClasses + 1) * 3];
+  __shared__ uint8_t table[(kMaxPaletteColors + 1) * 3];
   counters.shared = counters.in_shared ? shared_counters : nullptr;
   setup_block(palette, table, counters);
 
@@ -180,7 +179,7 @@ template <typename T, int V>
 __global__ void __launch_bounds__(kThreads)
     channels_last_kernel(const SegmentationLaunch a, const __grid_constant__ PaletteParam palette, Counters counters) {
   extern __shared__ unsigned int shared_counters[];
-  __shared__ uint8_t table[(Palette::kMaxClasses + 1) * 3];
+  __shared__ uint8_t table[(kMaxPaletteColors + 1) * 3];
   counters.shared = counters.in_shared ? shared_counters : nullptr;
   setup_block(palette, table, counters);
 
@@ -248,8 +247,8 @@ void launch_typed(const SegmentationLaunch& a, const PaletteParam& palette, Coun
 
 }  // namespace
 
-void launch_segmentation_to_rgb(const SegmentationLaunch& args, const Palette& palette, Rgb ignore_color,
-                                int device, Stream stream) {
+void launch_segmentation_to_rgb(const SegmentationLaunch& args, const PaletteParam& param, int device,
+                                Stream stream) {
   DeviceGuard guard(device);
   auto s = static_cast<cudaStream_t>(stream.handle);
   const size_t count_bytes = size_t(args.classes) * sizeof(int64_t);
@@ -257,8 +256,6 @@ void launch_segmentation_to_rgb(const SegmentationLaunch& args, const Palette& p
     if (out) TS_CUDA_CHECK(cudaMemsetAsync(out, 0, count_bytes, s));
   }
   if (args.images * args.pixels_per_image == 0) return;
-
-  const PaletteParam param = make_palette_param(palette, ignore_color);
 
   Counters counters{};
   counters.classes = args.classes;
@@ -268,12 +265,9 @@ void launch_segmentation_to_rgb(const SegmentationLaunch& args, const Palette& p
   counters.in_shared = int64_t(3) * args.classes * int64_t(sizeof(unsigned int)) <= kSharedCounterBytes;
   counters.shared = nullptr;
 
-  switch (args.dtype) {
-    case DType::Float32: launch_typed<float>(args, param, counters, s); break;
-    case DType::Float16: launch_typed<__half>(args, param, counters, s); break;
-    case DType::BFloat16: launch_typed<__nv_bfloat16>(args, param, counters, s); break;
-    default: throw Error("launch_segmentation_to_rgb: unsupported logits dtype");
-  }
+  detail::dispatch<detail::FloatDTypes>(args.dtype, [&](auto tag) {
+    launch_typed<cuda_element_t<decltype(tag)>>(args, param, counters, s);
+  });
 }
 
 }  // namespace trainscope::kernels

@@ -3,8 +3,8 @@
 // Plain C++ so that src/ops can call it without CUDA headers; arguments are already checked.
 #include <cstdint>
 
+#include "palette_param.h"
 #include "trainscope/device.h"
-#include "trainscope/ops/colorize.h"
 #include "trainscope/tensor_view.h"
 
 namespace trainscope::kernels {
@@ -24,7 +24,7 @@ struct SegmentationLaunch {
   DType target_dtype = DType::Int64;
 };
 
-void launch_segmentation_to_rgb(const SegmentationLaunch& args, const Palette& palette, Rgb ignore_color,
-                                int device, Stream stream);
+void launch_segmentation_to_rgb(const SegmentationLaunch& args, const PaletteParam& palette, int device,
+                                Stream stream);
 
 }  // namespace trainscope::kernels

@@ -6,9 +6,11 @@
 #include "common/check.h"
 #include "common/parallel.h"
 #include "common/strided.h"
+#include "dtype_dispatch.h"  // kernels/
 
 #ifdef TRAINSCOPE_WITH_CUDA
 #include "colorize.h"  // kernels/
+#include "ops/kernel_palette.h"
 #endif
 
 namespace trainscope {
@@ -102,8 +104,8 @@ void mask_to_rgb(const TensorView& mask, const Palette& palette, const TensorVie
   detail::check_not_null(rgb, kOp, "rgb");
   check(mask.rank() == 2 || mask.rank() == 3, kOp, "mask", "expected rank 2 [H, W] or 3 [N, H, W], got ",
         mask.describe());
-  check(mask.dtype == DType::UInt8 || mask.dtype == DType::Int32 || mask.dtype == DType::Int64, kOp,
-        "mask", "expected dtype uint8, int32 or int64, got ", mask.describe());
+  check(detail::accepts<detail::MaskIdDTypes>(mask.dtype), kOp, "mask", "expected dtype ",
+        detail::names<detail::MaskIdDTypes>(), ", got ", mask.describe());
   std::vector<int64_t> expected = mask.shape;
   expected.push_back(3);
   check(rgb.shape == expected && rgb.dtype == DType::UInt8, kOp, "rgb",
@@ -121,19 +123,17 @@ void mask_to_rgb(const TensorView& mask, const Palette& palette, const TensorVie
   auto* out = rgb.data_as<uint8_t>();
   if (!mask.device.is_cuda()) {
     int64_t ignored = 0;
-    switch (mask.dtype) {
-      case DType::UInt8: ignored = mask_to_rgb_cpu<uint8_t>(mask, palette, options.ignore_color, out); break;
-      case DType::Int32: ignored = mask_to_rgb_cpu<int32_t>(mask, palette, options.ignore_color, out); break;
-      default: ignored = mask_to_rgb_cpu<int64_t>(mask, palette, options.ignore_color, out); break;
-    }
+    detail::dispatch<detail::MaskIdDTypes>(mask.dtype, [&](auto tag) {
+      ignored = mask_to_rgb_cpu<typename decltype(tag)::type>(mask, palette, options.ignore_color, out);
+    });
     if (ignored_count) *ignored_count->data_as<int64_t>() = ignored;
     return;
   }
 #ifdef TRAINSCOPE_WITH_CUDA
   check(mask.is_contiguous(), kOp, "mask", "must be contiguous on CUDA, got strides of ",
         mask.describe());
-  kernels::launch_mask_to_rgb(mask.data, mask.dtype, mask.numel(), palette, options.ignore_color,
-                              out, ignored_count ? ignored_count->data_as<int64_t>() : nullptr,
+  kernels::launch_mask_to_rgb(mask.data, mask.dtype, mask.numel(),
+                              detail::make_palette_param(palette, options.ignore_color), out, ignored_count ? ignored_count->data_as<int64_t>() : nullptr,
                               mask.device.index, stream);
 #else
   (void)stream;

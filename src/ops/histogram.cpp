@@ -20,22 +20,12 @@ constexpr const char* kOp = "HistogramPlan";
 
 std::string tensor_arg(std::size_t i) { return "tensors[" + std::to_string(i) + "]"; }
 
-bool known_dtype(DType d) {
-  switch (d) {
-    case DType::Float32: case DType::Float16: case DType::BFloat16: case DType::Float64:
-    case DType::UInt8: case DType::Int8: case DType::Int16: case DType::Int32: case DType::Int64:
-    case DType::Bool:
-      return true;
-  }
-  return false;
-}
-
 // Checks one tensor of the list; `device` is the list's device (that of tensors[0]).
 void check_tensor(const TensorView& t, std::size_t i, const Device& device, const char* op) {
   const std::string arg = tensor_arg(i);
   detail::check_not_null(t, op, arg.c_str());
-  detail::check(known_dtype(t.dtype), op, arg.c_str(), "unsupported dtype (enum value ",
-                static_cast<int>(t.dtype), "); expected a float, integer or bool type");
+  detail::check(detail::accepts<detail::HistogramDTypes>(t.dtype), op, arg.c_str(), "unsupported dtype (enum value ",
+                static_cast<int>(t.dtype), "); expected ", detail::names<detail::HistogramDTypes>());
   // Runs for every tensor of every enqueue: the messages (describe(), str()) are built only on
   // failure, not as check() arguments.
   for (int64_t d : t.shape) {

@@ -12,6 +12,7 @@
 
 #include "common/parallel.h"
 #include "common/strided.h"
+#include "dtype_dispatch.h"  // kernels/
 #include "ops/histogram_cpu_avx512.h"
 #include "trainscope/error.h"
 
@@ -25,13 +26,10 @@ namespace hm = histogram_math;
 using hm::HistogramChunk;
 using hm::TensorAccumulators;
 
-struct Half { uint16_t bits; };
-struct BFloat16 { uint16_t bits; };
-
 TS_ALWAYS_INLINE double to_double(float x) { return x; }
 TS_ALWAYS_INLINE double to_double(double x) { return x; }
-TS_ALWAYS_INLINE double to_double(Half x) { return hm::half_bits_to_double(x.bits); }
-TS_ALWAYS_INLINE double to_double(BFloat16 x) { return hm::bfloat16_bits_to_double(x.bits); }
+TS_ALWAYS_INLINE double to_double(kernels::Float16Bits x) { return hm::half_bits_to_double(x.bits); }
+TS_ALWAYS_INLINE double to_double(kernels::BFloat16Bits x) { return hm::bfloat16_bits_to_double(x.bits); }
 TS_ALWAYS_INLINE double to_double(uint8_t x) { return x; }
 TS_ALWAYS_INLINE double to_double(int8_t x) { return x; }
 TS_ALWAYS_INLINE double to_double(int16_t x) { return x; }
@@ -70,18 +68,9 @@ void for_each_element(const TensorView& t, const StridedIndexer& index, int64_t 
 template <typename Visit>
 void visit_chunk(const TensorView& t, const StridedIndexer& index, int64_t begin, int64_t end,
                  Visit& visit) {
-  switch (t.dtype) {
-    case DType::Float32: for_each_element<float>(t, index, begin, end, visit); break;
-    case DType::Float16: for_each_element<Half>(t, index, begin, end, visit); break;
-    case DType::BFloat16: for_each_element<BFloat16>(t, index, begin, end, visit); break;
-    case DType::Float64: for_each_element<double>(t, index, begin, end, visit); break;
-    case DType::UInt8: for_each_element<uint8_t>(t, index, begin, end, visit); break;
-    case DType::Int8: for_each_element<int8_t>(t, index, begin, end, visit); break;
-    case DType::Int16: for_each_element<int16_t>(t, index, begin, end, visit); break;
-    case DType::Int32: for_each_element<int32_t>(t, index, begin, end, visit); break;
-    case DType::Int64: for_each_element<int64_t>(t, index, begin, end, visit); break;
-    case DType::Bool: for_each_element<bool>(t, index, begin, end, visit); break;
-  }
+  dispatch<HistogramDTypes>(t.dtype, [&](auto tag) {
+    for_each_element<typename decltype(tag)::type>(t, index, begin, end, visit);
+  });
 }
 
 // Pass 1 of one worker for one tensor: the device's per-thread partial, with the CPU's lanes.

@@ -11,6 +11,7 @@
 #include "trainscope/ops/colorize.h"
 
 #ifdef TRAINSCOPE_WITH_CUDA
+#include "ops/kernel_palette.h"
 #include "segmentation.h"  // kernels/
 #endif
 
@@ -164,7 +165,8 @@ void segmentation_to_rgb(const TensorView& logits, ChannelLayout layout, const P
   args.union_ = target ? stats.union_.data_as<int64_t>() : nullptr;
   args.target = target ? target->data : nullptr;
   args.target_dtype = target ? target->dtype : DType::Int64;
-  kernels::launch_segmentation_to_rgb(args, palette, options.ignore_color, logits.device.index, stream);
+  kernels::launch_segmentation_to_rgb(args, detail::make_palette_param(palette, options.ignore_color),
+                                      logits.device.index, stream);
 #else
   (void)stream;
 #endif

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "common/png.h"
+#include "run/png_codec.h"
 #include "run/file_io.h"
 #include "run/sha256.h"
 #include "trainscope/error.h"

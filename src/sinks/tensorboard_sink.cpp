@@ -6,7 +6,7 @@
 #include <mutex>
 #include <thread>
 
-#include "common/png.h"
+#include "run/png_codec.h"
 #include "sinks/event_file.h"
 #include "sinks/event_proto.h"
 #include "sinks/markdown.h"

@@ -3,7 +3,7 @@
 #include <iostream>
 #include <mutex>
 
-#include "callback/policy.h"
+#include "torch/callback/policy.h"
 #include "torch/host_copy.h"
 #include "torch/resume_best.h"
 #include "torch/validation_media.h"

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "callback/helpers.h"
-#include "common/png.h"
+#include "run/png_codec.h"
 #include "trainscope/error.h"
 #include "trainscope/torch/callback.h"
 

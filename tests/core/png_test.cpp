@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "common/png.h"
+#include "run/png_codec.h"
 #include "trainscope/error.h"
 
 namespace trainscope::detail {

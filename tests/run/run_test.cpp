@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/png.h"
+#include "run/png_codec.h"
 #include "run/file_io.h"
 #include "run/sha256.h"
 #include "trainscope/error.h"

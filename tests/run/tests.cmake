@@ -1,3 +1,3 @@
-# Run directory (docs/run-directory.md) and the callback's tensor-free policy (docs/callback.md).
-trainscope_add_test(run_test SOURCES run/run_test.cpp run/sha256_test.cpp run/policy_test.cpp
+# Run directory (docs/run-directory.md).
+trainscope_add_test(run_test SOURCES run/run_test.cpp run/sha256_test.cpp
                     LIBS nlohmann_json::nlohmann_json)

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "common/png.h"
+#include "run/png_codec.h"
 #include "trainscope/sinks/tensorboard.h"
 
 namespace trainscope {

@@ -1,4 +1,4 @@
-#include "common/png.h"
+#include "run/png_codec.h"
 
 #include <png.h>
 

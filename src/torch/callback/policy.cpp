@@ -1,4 +1,4 @@
-#include "callback/policy.h"
+#include "torch/callback/policy.h"
 
 #include <algorithm>
 #include <cmath>

@@ -358,7 +358,11 @@ class Handler(BaseHTTPRequestHandler):
                         else:
                             rec.gaps.append("events %d" % index)
                 elif name == "wandb-summary.json":
-                    rec.summary = json.loads(content[-1])
+                    # Non-finite values (sent as tokens) are kept as "nonfinite:<repr>" so that the
+                    # control API's answer stays strict JSON.
+                    rec.summary = {k: ("nonfinite:" + repr(v)) if isinstance(v, float) and
+                                   (v != v or v in (float("inf"), float("-inf"))) else v
+                                   for k, v in json.loads(content[-1]).items()}
                     rec.summary_updates += 1
             if run_key in rec.runs:
                 rec.runs[run_key]["history_lines"] = len(rec.history)

@@ -11,6 +11,12 @@
 namespace trainscope::detail {
 
 nlohmann::json number_json(double value) {
+  if (std::isfinite(value)) return value;
+  if (std::isnan(value)) return "NaN";
+  return value > 0 ? "Infinity" : "-Infinity";
+}
+
+nlohmann::json finite_or_null(double value) {
   return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
 }
 
@@ -19,7 +25,7 @@ nlohmann::json cell_json(const TableCell& cell) {
     nlohmann::json operator()(std::monostate) const { return nullptr; }
     nlohmann::json operator()(bool v) const { return v; }
     nlohmann::json operator()(int64_t v) const { return v; }
-    nlohmann::json operator()(double v) const { return number_json(v); }
+    nlohmann::json operator()(double v) const { return finite_or_null(v); }
     nlohmann::json operator()(const std::string& v) const { return v; }
   };
   return std::visit(Visitor{}, cell);
@@ -32,7 +38,7 @@ nlohmann::json histogram_json(const HistogramValue& histogram, const std::string
                 std::to_string(histogram.counts.size()) + " counts and " +
                 std::to_string(histogram.edges.size()) + " edges");
   nlohmann::json bins = nlohmann::json::array();
-  for (double edge : histogram.edges) bins.push_back(number_json(edge));
+  for (double edge : histogram.edges) bins.push_back(finite_or_null(edge));
   return {{"_type", "histogram"}, {"values", histogram.counts}, {"bins", std::move(bins)}};
 }
 

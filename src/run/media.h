@@ -24,7 +24,11 @@ nlohmann::json store_table(const std::string& run_dir, const std::string& key, i
                            const TableValue& table, bool durable);
 
 nlohmann::json cell_json(const TableCell& cell);
-// A finite number as itself; NaN and ±Inf as null (strict JSON has no such numbers).
+// A metric value: a finite number as itself; NaN, +Inf, -Inf as the strings "NaN", "Infinity",
+// "-Infinity" (strict JSON has no such numbers; the uploader sends them to W&B as the bare tokens,
+// docs/run-directory.md#historyjsonl).
 nlohmann::json number_json(double value);
+// A table cell or config number: a finite number as itself, NaN and ±Inf as null.
+nlohmann::json finite_or_null(double value);
 
 }  // namespace trainscope::detail

@@ -28,6 +28,7 @@ size_t collect_body(char* data, size_t size, size_t count, void* user) {
 
 struct HeaderCapture {
   std::string retry_after;
+  std::string content_type;
 };
 
 size_t collect_header(char* data, size_t size, size_t count, void* user) {
@@ -38,12 +39,15 @@ size_t collect_header(char* data, size_t size, size_t count, void* user) {
     std::string name = line.substr(0, colon);
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char c) { return char(std::tolower(c)); });
-    if (name == "retry-after") {
-      std::string value = line.substr(colon + 1);
-      const auto first = value.find_first_not_of(" \t");
-      const auto last = value.find_last_not_of(" \t\r\n");
-      static_cast<HeaderCapture*>(user)->retry_after =
-          first == std::string::npos ? "" : value.substr(first, last - first + 1);
+    std::string value = line.substr(colon + 1);
+    const auto first = value.find_first_not_of(" \t");
+    const auto last = value.find_last_not_of(" \t\r\n");
+    value = first == std::string::npos ? "" : value.substr(first, last - first + 1);
+    if (name == "retry-after") static_cast<HeaderCapture*>(user)->retry_after = value;
+    if (name == "content-type") {
+      std::transform(value.begin(), value.end(), value.begin(),
+                     [](unsigned char c) { return char(std::tolower(c)); });
+      static_cast<HeaderCapture*>(user)->content_type = value;
     }
   }
   return n;
@@ -244,6 +248,10 @@ HttpResponse HttpClient::perform(const HttpRequest& request) {
       case CURLE_UNSUPPORTED_PROTOCOL:
         response.permanent = true;
         break;
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY:
+        response.unresolved = true;
+        break;
       default:
         break;
     }
@@ -252,6 +260,7 @@ HttpResponse HttpClient::perform(const HttpRequest& request) {
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
   response.retry_after_seconds = parse_retry_after(headers.retry_after);
+  response.content_type = headers.content_type;
   return response;
 }
 

@@ -28,6 +28,8 @@ struct HttpResponse {
   std::string body;
   std::string transport_error;      // why there was no response, already scrubbed
   bool permanent = false;           // no retry can help (TLS verification failed, bad URL)
+  bool unresolved = false;          // the host name (or proxy) did not resolve
+  std::string content_type;         // of the answer, lower case
   std::optional<double> retry_after_seconds;
 };
 

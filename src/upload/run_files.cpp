@@ -66,8 +66,10 @@ std::vector<RunFile> list_run_files(const std::string& run_dir) {
   const fs::path root(run_dir);
   add_tree(root, "media", files);
   add_tree(root, "checkpoints", files);
-  RunFile graph{"graph.json", (root / "graph.json").string(), {}};
-  if (identity_of_path(graph.path, graph.identity)) files.push_back(graph);
+  for (const char* name : {"graph.json", "wandb-metadata.json"}) {
+    RunFile file{name, (root / name).string(), {}};
+    if (identity_of_path(file.path, file.identity)) files.push_back(file);
+  }
   std::sort(files.begin(), files.end(),
             [](const RunFile& a, const RunFile& b) { return a.name < b.name; });
   return files;

@@ -1,6 +1,6 @@
 #pragma once
-// The files of a run directory that are uploaded as run files (docs/run-directory.md): media/**, checkpoints/**
-// and graph.json, by run-relative path. Temporary files of atomic writers ("*.tmp-<pid>", ".tmp",
+// The files of a run directory that are uploaded as run files (docs/run-directory.md): media/**, checkpoints/**,
+// graph.json and wandb-metadata.json, by run-relative path. Temporary files of atomic writers ("*.tmp-<pid>", ".tmp",
 // "~", names starting with '.') are skipped: they are about to be renamed into place.
 #include <string>
 #include <vector>

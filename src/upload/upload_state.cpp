@@ -26,6 +26,10 @@ UploadState UploadState::load(const std::string& path) {
     state.server_lines = j.value("server_lines", int64_t(0));
     state.dropped_lines = j.value("dropped_lines", int64_t(0));
     state.complete = j.value("complete", false);
+    state.created = j.value("created", !state.run_path.empty());
+    state.events_bytes = j.value("events_bytes", int64_t(0));
+    state.events_lines = j.value("events_lines", int64_t(0));
+    state.events_server_lines = j.value("events_server_lines", int64_t(0));
     if (j.contains("files")) {
       for (auto it = j["files"].begin(); it != j["files"].end(); ++it) {
         FileIdentity id;
@@ -49,6 +53,8 @@ void UploadState::save(const std::string& path) const {
   nlohmann::json j = {{"run_path", run_path},         {"history_bytes", history_bytes},
                       {"history_lines", history_lines}, {"server_lines", server_lines},
                       {"dropped_lines", dropped_lines}, {"complete", complete},
+                      {"created", created},             {"events_bytes", events_bytes},
+                      {"events_lines", events_lines},   {"events_server_lines", events_server_lines},
                       {"files", nlohmann::json::object()}};
   for (const auto& [name, id] : files) {
     j["files"][name] = {{"size", id.size}, {"mtime_ns", id.mtime_ns}, {"inode", id.inode},

@@ -29,6 +29,12 @@ struct UploadState {
   int64_t dropped_lines = 0;      // local lines not sent (too long, not JSON)
   std::map<std::string, FileIdentity> files;  // run-relative path → version the server has
   bool complete = false;          // complete/exitcode acknowledged
+  // This directory created run_path (the run did not exist when it was first uploaded), so it
+  // may keep writing to it; a state of an older version without the field counts as created.
+  bool created = false;
+  int64_t events_bytes = 0;         // prefix of wandb-events.jsonl handled
+  int64_t events_lines = 0;         // local lines in that prefix
+  int64_t events_server_lines = 0;  // offset of the next wandb-events.jsonl line
 
   // A missing file is a fresh state; a corrupt one is an Error (never guess progress).
   static UploadState load(const std::string& path);

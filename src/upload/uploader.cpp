@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,8 +24,10 @@
 #include "upload/credentials.h"
 #include "upload/history_reader.h"
 #include "upload/run_files.h"
+#include "upload/system_metrics.h"
 #include "upload/upload_state.h"
 #include "upload/wandb_client.h"
+#include "upload/wandb_format.h"
 
 namespace trainscope {
 namespace {
@@ -52,6 +56,31 @@ std::string discover_run_id(const fs::path& run_dir) {
   return run_dir.filename().string();
 }
 
+// Our graph.json is not W&B's graph format, so it travels under a name that does not claim to be.
+constexpr const char* kGraphRemoteName = "trainscope-graph.json";
+std::string remote_name(const std::string& local) { return local == "graph.json" ? kGraphRemoteName : local; }
+
+// When the run started: _timestamp - _runtime of the first history line, else now.
+double run_start_time(const fs::path& run_dir) {
+  std::ifstream in(run_dir / "history.jsonl");
+  std::string line;
+  if (std::getline(in, line)) {
+    const auto row = nlohmann::json::parse(line, nullptr, false);
+    if (row.is_object() && row.value("_timestamp", nlohmann::json()).is_number() &&
+        row.value("_runtime", nlohmann::json()).is_number())
+      return row["_timestamp"].get<double>() - row["_runtime"].get<double>();
+  }
+  return detail::unix_now();
+}
+
+const char* resume_name(ResumeMode mode) {
+  switch (mode) {
+    case ResumeMode::Allow: return "allow";
+    case ResumeMode::Must: return "must";
+    default: return "never";
+  }
+}
+
 }  // namespace
 
 struct Uploader::Impl {
@@ -62,6 +91,9 @@ struct Uploader::Impl {
   std::string state_path;
   detail::Cancellation cancellation;
   std::unique_ptr<detail::WandbClient> client;
+  std::vector<std::unique_ptr<detail::WandbClient>> put_clients;  // one per parallel PUT
+  std::unique_ptr<detail::SystemMetricsSampler> sampler;
+  std::mutex state_mutex;  // guards state while PUTs run in parallel
   UploadState state;
   bool run_ready = false;
   std::string config_sent;   // config.json text last sent with UpsertBucket
@@ -169,22 +201,67 @@ struct Uploader::Impl {
     return config;
   }
 
+  detail::RunInfo run_info() const {
+    detail::RunInfo info;
+    const auto text = detail::read_file_if_present((run_dir / "wandb-metadata.json").string());
+    if (!text) return info;
+    const auto meta = nlohmann::json::parse(*text, nullptr, false);
+    if (!meta.is_object()) return info;
+    if (meta.value("host", nlohmann::json()).is_string()) info.host = meta["host"];
+    if (meta.value("program", nlohmann::json()).is_string()) info.program = meta["program"];
+    return info;
+  }
+
+  // Decides, before anything is written to the server, whether this directory may write to the
+  // run (docs/upload.md#run-ids-and-resume): its own run (the state names it) always; an existing
+  // run of someone else only with resume allow/must; a new run unless resume is must.
+  void claim_run() {
+    const detail::RunStatus status = client->run_status(target);
+    detail::RunTarget resolved = target;
+    if (!status.entity.empty()) resolved.entity = status.entity;
+    if (!status.project.empty()) resolved.project = status.project;
+    state = UploadState::load(state_path);
+    if (!state.run_path.empty() && state.run_path == resolved.path()) return;  // ours
+    if (!state.run_path.empty()) {
+      warn("upload state was for " + state.run_path + "; uploading to " + resolved.path() +
+           " from the start");
+    }
+    state = UploadState();
+    state.run_path = resolved.path();
+    if (status.exists) {
+      if (options.resume == ResumeMode::Never)
+        throw Error("upload: run " + resolved.path() +
+                    " already exists on the server and this run directory ('" + run_dir.string() +
+                    "') did not create it; nothing was sent. Use another run id (--run-id), or "
+                    "resume allow (--resume allow) to append to that run");
+      // Appending to a run someone else created: our lines go after the server's.
+      state.created = false;
+      state.server_lines = status.history_lines;
+      state.events_server_lines = status.events_lines;
+    } else {
+      if (options.resume == ResumeMode::Must)
+        throw Error("upload: run " + resolved.path() + " does not exist on the server and resume is " +
+                    resume_name(options.resume) + "; nothing was sent");
+      state.created = true;
+    }
+    state.save(state_path);  // the claim comes first: a crash after the upsert still knows it
+  }
+
   // Creates or resumes the run, and (re)sends the config whenever config.json changed.
   void sync_config() {
     std::string text;
     const auto config = read_config(text);
     if (run_ready && text == config_sent) return;
-    const detail::RunTarget resolved = client->upsert_run(target, config);
+    if (!run_ready) claim_run();
+    nlohmann::json sent = config;
+    sent["_wandb"] = detail::wandb_config_value(config);
+    const detail::RunTarget resolved = client->upsert_run(target, sent, run_info());
     config_sent = text;
     if (!run_ready) {
       target = resolved;
-      state = UploadState::load(state_path);
-      if (!state.run_path.empty() && state.run_path != target.path()) {
-        warn("upload state was for " + state.run_path + "; uploading to " + target.path() +
-             " from the start");
-        state = UploadState();
+      if (state.run_path != target.path()) {  // the server named entity/project differently
+        state.run_path = target.path();
       }
-      state.run_path = target.path();
       state.complete = false;
       state.save(state_path);
       run_ready = true;
@@ -201,6 +278,7 @@ struct Uploader::Impl {
     if (batch.empty()) return false;
     for (const auto& why : batch.dropped) warn(why);
     if (!batch.lines.empty()) {
+      for (auto& line : batch.lines) line = detail::nonfinite_tokens(line);
       nlohmann::json body;
       body["files"]["wandb-history.jsonl"] = {{"offset", state.server_lines},
                                               {"content", batch.lines}};
@@ -216,6 +294,26 @@ struct Uploader::Impl {
     return true;
   }
 
+  // wandb-events.jsonl (system metrics rows) goes through file_stream like history.
+  bool send_events_batch() {
+    const auto events = (run_dir / "wandb-events.jsonl").string();
+    detail::HistoryBatch batch = detail::read_history_batch(
+        events, state.events_bytes, options.max_request_bytes - kRequestOverheadBytes,
+        options.max_line_bytes, state.events_lines);
+    if (batch.empty()) return false;
+    if (!batch.lines.empty()) {
+      nlohmann::json body;
+      body["files"]["wandb-events.jsonl"] = {{"offset", state.events_server_lines},
+                                             {"content", batch.lines}};
+      client->file_stream(target, body);
+    }
+    state.events_bytes = batch.end_bytes;
+    state.events_lines += batch.consumed_lines;
+    state.events_server_lines += int64_t(batch.lines.size());
+    state.save(state_path);
+    return true;
+  }
+
   void send_summary() {
     auto text = detail::read_file_if_present((run_dir / "summary.json").string());
     if (!text) return;
@@ -224,7 +322,15 @@ struct Uploader::Impl {
       warn("summary.json is not a JSON object; summary not uploaded");
       return;
     }
-    std::string line = summary.dump();
+    nlohmann::json sent = detail::wandb_summary(summary);
+    // The graph entry points at W&B's graph format; ours is uploaded as kGraphRemoteName.
+    if (sent.contains("graph") && sent["graph"].is_object() &&
+        sent["graph"].value("_type", std::string()) == "graph-file") {
+      sent["graph"].erase("_type");
+      sent["graph"]["path"] = kGraphRemoteName;
+      sent["graph"]["format"] = "trainscope";
+    }
+    std::string line = detail::nonfinite_tokens(sent.dump());
     if (line == summary_sent) return;
     if (int64_t(line.size()) > options.max_line_bytes ||
         int64_t(nlohmann::json(line).dump().size()) > options.max_request_bytes - kRequestOverheadBytes) {
@@ -253,49 +359,100 @@ struct Uploader::Impl {
     for (size_t first = 0; first < pending.size(); first += kFilesPerUrlRequest) {
       const size_t last = std::min(pending.size(), first + kFilesPerUrlRequest);
       std::vector<std::string> names;
-      for (size_t i = first; i < last; ++i) names.push_back(pending[i].name);
+      for (size_t i = first; i < last; ++i) names.push_back(remote_name(pending[i].name));
       const auto slots = client->create_run_files(target, names);
+      std::vector<std::pair<const detail::RunFile*, detail::UploadSlot>> jobs;
       for (size_t i = first; i < last; ++i) {
-        if (cancellation.cancelled()) throw Error("upload: cancelled");
         const auto slot = std::find_if(slots.begin(), slots.end(),
-                                       [&](const auto& s) { return s.name == pending[i].name; });
+                                       [&](const auto& s) { return s.name == names[i - first]; });
         if (slot == slots.end()) {
           warn("the server gave no upload URL for " + pending[i].name + "; not uploaded");
           continue;
         }
-        upload_one(pending[i], *slot);
+        jobs.emplace_back(&pending[i], *slot);
       }
+      put_in_parallel(jobs);
     }
   }
 
+  // PUTs the jobs with up to max_parallel_uploads transfers in flight (one connection each), then
+  // tells file_stream which files finished ("uploaded"), as W&B's own client does.
+  void put_in_parallel(const std::vector<std::pair<const detail::RunFile*, detail::UploadSlot>>& jobs) {
+    if (jobs.empty()) return;
+    const size_t workers = std::min(jobs.size(), size_t(std::max(1, options.max_parallel_uploads)));
+    while (put_clients.size() < workers)
+      put_clients.push_back(std::make_unique<detail::WandbClient>(credentials, options, cancellation));
+    std::atomic<size_t> next{0};
+    std::mutex done_mutex;
+    std::vector<std::string> finished;
+    std::exception_ptr failure;
+    auto work = [&](detail::WandbClient& put_client) {
+      for (size_t i; (i = next++) < jobs.size();) {
+        {
+          std::lock_guard<std::mutex> lock(done_mutex);
+          if (failure) return;
+        }
+        try {
+          if (cancellation.cancelled()) throw Error("upload: cancelled");
+          if (upload_one(put_client, *jobs[i].first, jobs[i].second)) {
+            std::lock_guard<std::mutex> lock(done_mutex);
+            finished.push_back(jobs[i].second.name);
+          }
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(done_mutex);
+          if (!failure) failure = std::current_exception();
+          return;
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, std::ref(*put_clients[w]));
+    work(*put_clients[0]);
+    for (auto& t : threads) t.join();
+    if (!finished.empty()) {
+      std::sort(finished.begin(), finished.end());
+      client->file_stream(target, nlohmann::json{{"uploaded", finished}});
+    }
+    if (failure) std::rethrow_exception(failure);
+  }
+
   // PUTs one file from an open descriptor: a writer replacing the file by rename meanwhile cannot
-  // tear what is sent, and the state records exactly the version that was sent.
-  void upload_one(const detail::RunFile& file, const detail::UploadSlot& slot) {
+  // tear what is sent, and the state records exactly the version that was sent. False when the
+  // file changed during the PUT (sent again next pass) or vanished.
+  bool upload_one(detail::WandbClient& put_client, const detail::RunFile& file,
+                  const detail::UploadSlot& slot) {
     const int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;  // replaced or removed since the scan: the next pass sees the new one
+    if (fd < 0) return false;  // replaced or removed since the scan: the next pass sees the new one
     const detail::FileIdentity sent = detail::identity_of_fd(fd);
     try {
-      client->put_file(slot, fd, sent.size);
+      put_client.put_file(slot, fd, sent.size);
     } catch (...) {
       ::close(fd);
       throw;
     }
     const detail::FileIdentity after = detail::identity_of_fd(fd);
     ::close(fd);
-    if (after != sent) return;  // written in place during the upload: send it again next pass
-    state.files[file.name] = sent;
-    state.save(state_path);
+    if (after != sent) return false;  // written in place during the upload: send it again next pass
     {
-      std::lock_guard<std::mutex> lock(mutex);
-      progress.bytes_uploaded += sent.size;
+      std::lock_guard<std::mutex> lock(state_mutex);
+      state.files[file.name] = sent;
+      state.save(state_path);
+      {
+        std::lock_guard<std::mutex> progress_lock(mutex);
+        progress.bytes_uploaded += sent.size;
+      }
+      publish();
     }
-    publish();
+    return true;
   }
 
   // Everything written so far: history (in request-sized batches), summary, files.
   void pass() {
     sync_config();
     while (send_history_batch()) {
+      if (cancellation.cancelled()) throw Error("upload: cancelled");
+    }
+    while (send_events_batch()) {
       if (cancellation.cancelled()) throw Error("upload: cancelled");
     }
     send_summary();
@@ -306,6 +463,9 @@ struct Uploader::Impl {
     pass();
     // The last request: everything is acknowledged, so the run can be marked finished.
     nlohmann::json body = {{"complete", true}, {"exitcode", code}};
+    std::vector<std::string> uploaded;
+    for (const auto& [name, identity] : state.files) uploaded.push_back(remote_name(name));
+    if (!uploaded.empty()) body["uploaded"] = uploaded;
     client->file_stream(target, body);
     state.complete = true;
     state.save(state_path);
@@ -351,6 +511,7 @@ Uploader::Uploader(std::string run_dir, UploadOptions options)
     : impl_(std::make_unique<Impl>(std::move(run_dir), std::move(options))) {}
 
 Uploader::~Uploader() {
+  if (impl_) impl_->sampler.reset();
   if (impl_ && impl_->thread.joinable()) {
     impl_->cancellation.cancel();
     impl_->thread.join();
@@ -359,11 +520,18 @@ Uploader::~Uploader() {
 
 void Uploader::start() {
   if (impl_->thread.joinable()) throw Error("Uploader::start: already started");
+  // Live mode runs inside the training process: describe it, and sample the machine.
+  const double started = run_start_time(impl_->run_dir);
+  if (impl_->options.write_metadata) detail::write_run_metadata(impl_->run_dir.string(), started);
+  if (impl_->options.system_metrics_interval_seconds > 0)
+    impl_->sampler = std::make_unique<detail::SystemMetricsSampler>(
+        impl_->run_dir.string(), impl_->options.system_metrics_interval_seconds, started);
   impl_->thread = std::thread([impl = impl_.get()] { impl->run_live(); });
 }
 
 UploadProgress Uploader::stop(int exit_code) {
   if (!impl_->thread.joinable()) return sync(exit_code);
+  impl_->sampler.reset();  // its last row is written before the final pass reads the file
   impl_->exit_code = exit_code;
   impl_->stop_requested = true;
   impl_->cancellation.nudge();

@@ -8,8 +8,8 @@
 namespace trainscope::detail {
 namespace {
 
-const char* const kUpsertBucket = R"(mutation UpsertBucket($name: String, $project: String, $entity: String, $config: JSONString) {
-  upsertBucket(input: {name: $name, modelName: $project, entityName: $entity, config: $config}) {
+const char* const kUpsertBucket = R"(mutation UpsertBucket($name: String, $project: String, $entity: String, $config: JSONString, $host: String, $program: String) {
+  upsertBucket(input: {name: $name, modelName: $project, entityName: $entity, config: $config, host: $host, program: $program}) {
     bucket { id name project { name entity { name } } }
     inserted
   }
@@ -20,6 +20,14 @@ const char* const kCreateRunFiles = R"(mutation CreateRunFiles($entity: String!,
     runID
     uploadHeaders
     files { name uploadUrl }
+  }
+})";
+
+const char* const kRunResumeStatus = R"(query RunResumeStatus($project: String, $entity: String, $name: String!) {
+  model(name: $project, entityName: $entity) {
+    name
+    entity { name }
+    bucket(name: $name, missingOk: true) { id name historyLineCount eventsLineCount }
   }
 })";
 
@@ -55,7 +63,21 @@ std::string excerpt(const std::string& body) {
   return out;
 }
 
+bool looks_like_json(const HttpResponse& response) {
+  if (response.content_type.find("json") != std::string::npos) return true;
+  return !nlohmann::json::parse(response.body, nullptr, false).is_discarded();
+}
+
 }  // namespace
+
+std::string url_origin(const std::string& url) {
+  const auto scheme = url.find("://");
+  const size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+  const auto end = url.find_first_of("/?#", start);
+  return url.substr(0, end == std::string::npos ? url.size() : end);
+}
+
+std::string url_for_message(const std::string& url) { return url.substr(0, url.find_first_of("?#")); }
 
 WandbClient::WandbClient(Credentials credentials, const UploadOptions& options,
                          Cancellation& cancellation)
@@ -94,6 +116,18 @@ HttpResponse WandbClient::perform_with_retry(const HttpRequest& request, const s
     ++requests_sent_;
     HttpResponse response = http_.perform(request);
     response.body = http_.scrub(std::move(response.body));  // before any part of it is shown
+    const std::string host = url_origin(request.url);
+    const std::string shown_url = http_.scrub(url_for_message(request.url));
+    if (response.status != 0) answered_hosts_.insert(host);
+    // A name that never resolved in this session is a wrong URL far more often than an outage;
+    // once the host has answered, a failing lookup is a network outage and is retried.
+    if (response.unresolved && !answered_hosts_.count(host)) {
+      throw UploadError(http_.scrub("upload: " + what + " failed: cannot resolve the host of " +
+                                    shown_url + " (" + response.transport_error +
+                                    "); check the base URL (--base-url, WANDB_BASE_URL: " +
+                                    credentials_.base_url + ") and the network"),
+                        0);
+    }
     std::string failure = response.status == 0
                               ? response.transport_error
                               : "HTTP " + std::to_string(response.status);
@@ -104,14 +138,22 @@ HttpResponse WandbClient::perform_with_retry(const HttpRequest& request, const s
       if (failure.empty()) return response;
     }
     if (response.permanent) {
-      throw UploadError(http_.scrub("upload: " + what + " failed: " + response.transport_error +
+      throw UploadError(http_.scrub("upload: " + what + " failed at " + shown_url + ": " +
+                                    response.transport_error +
                                     " (TLS certificates are always verified; a private CA can be "
                                     "given with --ca-bundle or CURL_CA_BUNDLE)"),
                         0);
     }
     if (response.status != 0 && !answered_2xx && !is_retryable_status(response.status)) {
-      std::string message = "upload: " + what + " failed with HTTP " +
-                            std::to_string(response.status) + ": " + explain_status(response.status);
+      // W&B answers "no such run" in JSON; a 404 page of another kind means there is no W&B API
+      // at that URL (a wrong base URL), which no entity or project can fix.
+      const bool no_api = response.status == 404 && !looks_like_json(response);
+      std::string message =
+          "upload: " + what + " failed with HTTP " + std::to_string(response.status) + " at " +
+          shown_url + ": " +
+          (no_api ? "no W&B API answers there (the answer is not JSON); check the base URL "
+                    "(--base-url, WANDB_BASE_URL: " + credentials_.base_url + ")"
+                  : explain_status(response.status));
       if (!response.body.empty()) message += " (server said: " + excerpt(response.body) + ")";
       throw UploadError(http_.scrub(message), response.status);
     }
@@ -121,7 +163,7 @@ HttpResponse WandbClient::perform_with_retry(const HttpRequest& request, const s
     if (elapsed + delay > retry_.options().max_elapsed_seconds) {
       std::ostringstream message;
       message << "upload: " << what << " still failing after " << attempt + 1 << " attempts over "
-              << int(elapsed) << " s (last: " << failure
+              << int(elapsed) << " s (last: " << failure << " at " << shown_url
               << "); the run directory is intact, upload it later with `trainscope sync`";
       throw UploadError(http_.scrub(message.str()), response.status, /*transient=*/true);
     }
@@ -152,7 +194,8 @@ nlohmann::json WandbClient::graphql(const std::string& query, const nlohmann::js
   return reply["data"];
 }
 
-RunTarget WandbClient::upsert_run(const RunTarget& target, const nlohmann::json& config) {
+RunTarget WandbClient::upsert_run(const RunTarget& target, const nlohmann::json& config,
+                                  const RunInfo& info, bool* inserted) {
   // W&B stores each config key as {"value": v}.
   nlohmann::json wrapped = nlohmann::json::object();
   if (config.is_object())
@@ -161,7 +204,13 @@ RunTarget WandbClient::upsert_run(const RunTarget& target, const nlohmann::json&
                               {"project", target.project},
                               {"config", wrapped.dump()}};
   if (!target.entity.empty()) variables["entity"] = target.entity;
+  if (!info.host.empty()) variables["host"] = info.host;
+  if (!info.program.empty()) variables["program"] = info.program;
   nlohmann::json data = graphql(kUpsertBucket, variables, "creating run " + target.run_id);
+  if (inserted) {
+    const auto flag = data.value("/upsertBucket/inserted"_json_pointer, nlohmann::json());
+    *inserted = flag.is_boolean() && flag.get<bool>();
+  }
 
   RunTarget resolved = target;
   const auto bucket = data.value("/upsertBucket/bucket"_json_pointer, nlohmann::json());
@@ -176,6 +225,31 @@ RunTarget WandbClient::upsert_run(const RunTarget& target, const nlohmann::json&
                           ": no entity given (set WANDB_ENTITY or --entity) and the server named none",
                       200);
   return resolved;
+}
+
+RunStatus WandbClient::run_status(const RunTarget& target) {
+  nlohmann::json variables = {{"name", target.run_id}, {"project", target.project}};
+  if (!target.entity.empty()) variables["entity"] = target.entity;
+  nlohmann::json data = graphql(kRunResumeStatus, variables, "looking up run " + target.run_id);
+  RunStatus status;
+  status.project = target.project;
+  status.entity = target.entity;
+  const auto model = data.value("model", nlohmann::json());
+  if (!model.is_object()) return status;  // no such project yet: no such run either
+  const auto project = model.value("name", nlohmann::json());
+  if (project.is_string()) status.project = project.get<std::string>();
+  const auto entity = model.value("/entity/name"_json_pointer, nlohmann::json());
+  if (entity.is_string()) status.entity = entity.get<std::string>();
+  const auto bucket = model.value("bucket", nlohmann::json());
+  if (!bucket.is_object()) return status;
+  status.exists = true;
+  auto count = [&](const char* key) {
+    const auto v = bucket.value(key, nlohmann::json());
+    return v.is_number_integer() ? v.get<int64_t>() : int64_t(0);
+  };
+  status.history_lines = count("historyLineCount");
+  status.events_lines = count("eventsLineCount");
+  return status;
 }
 
 void WandbClient::file_stream(const RunTarget& target, const nlohmann::json& body) {

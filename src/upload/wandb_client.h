@@ -5,6 +5,7 @@
 // when the server refuses for good; error texts never contain the API key.
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,13 +47,33 @@ class UploadError : public Error {
   bool transient_;
 };
 
+// What RunResumeStatus says about a run id.
+struct RunStatus {
+  bool exists = false;
+  int64_t history_lines = 0;  // lines the server holds: where appended history goes
+  int64_t events_lines = 0;
+  std::string entity;         // as the server named them (the key's default entity when unset)
+  std::string project;
+};
+
+// Values UpsertBucket takes besides the config (empty ones are not sent).
+struct RunInfo {
+  std::string host;
+  std::string program;
+};
+
 class WandbClient {
  public:
   WandbClient(Credentials credentials, const UploadOptions& options, Cancellation& cancellation);
 
-  // Creates the run or resumes it; `config` is the run's config.json object. Returns the target
-  // with entity and project as the server named them.
-  RunTarget upsert_run(const RunTarget& target, const nlohmann::json& config);
+  // Creates the run or resumes it; `config` is the run's config.json object (each key is sent
+  // wrapped as {"value": v}). Returns the target with entity and project as the server named
+  // them; `inserted` (when given) receives whether the server created the run.
+  RunTarget upsert_run(const RunTarget& target, const nlohmann::json& config,
+                       const RunInfo& info = {}, bool* inserted = nullptr);
+
+  // RunResumeStatus: whether the run exists and how many history lines it holds.
+  RunStatus run_status(const RunTarget& target);
 
   // One file_stream request; the body is {"files": {...}} and/or "complete"/"exitcode".
   void file_stream(const RunTarget& target, const nlohmann::json& body);
@@ -82,6 +103,11 @@ class WandbClient {
   HttpClient http_;
   RetryPolicy retry_;
   int64_t requests_sent_ = 0;
+  std::set<std::string> answered_hosts_;  // hosts that answered in this session
 };
+
+// "scheme://host[:port]" of a URL, and the URL without its query (signed URLs carry tokens there).
+std::string url_origin(const std::string& url);
+std::string url_for_message(const std::string& url);
 
 }  // namespace trainscope::detail

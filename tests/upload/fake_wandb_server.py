@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A W&B-protocol test server on loopback for trainscope's upload tests.
 
-Speaks the parts of W&B's API the uploader uses (docs/upload.md): POST /graphql (UpsertBucket,
-CreateRunFiles), POST /files/<entity>/<project>/<run>/file_stream, and PUT to the signed upload
-URLs it hands out. It records what it receives, assembles history by offset the way W&B does
+Speaks the parts of W&B's API the uploader uses (docs/upload.md): POST /graphql (RunResumeStatus,
+UpsertBucket, CreateRunFiles), POST /files/<entity>/<project>/<run>/file_stream, and PUT to the
+signed upload URLs it hands out. Runs exist once upserted (UpsertBucket answers "inserted" as W&B
+does); history lines are parsed as W&B's backend does, NaN/Infinity tokens included. Any other
+path gets an HTML 404 page, as a web server that is not W&B would answer. It records what it receives, assembles history by offset the way W&B does
 (a resent line at a known offset replaces, it is not appended), stores uploaded files, and injects
 faults on request.
 
@@ -55,6 +57,13 @@ class Recorder:
         self.resent_lines = 0     # lines received again at an offset already held, same content
         self.conflicts = []       # a line at a held offset with different content
         self.gaps = []            # an offset beyond the end (a line would be missing)
+        self.runs = {}            # "entity/project/name" -> {"history_lines": n}
+        self.history_nonfinite = {}  # history index -> {key: "nan"|"inf"|"-inf"} as parsed
+        self.events = []          # wandb-events.jsonl as assembled by offset
+        self.uploaded = []        # every "uploaded" list received, in order
+        self.final_uploaded = None  # the "uploaded" list of the complete request
+        self.puts_in_flight = 0
+        self.max_puts_in_flight = 0
         self.summary = None
         self.summary_updates = 0
         self.complete = False
@@ -81,6 +90,10 @@ class Recorder:
                 "put_with_authorization": self.put_with_authorization,
                 "put_missing_headers": self.put_missing_headers,
                 "unauthorized": self.unauthorized, "oversize": list(self.oversize),
+                "runs": dict(self.runs), "history_nonfinite": dict(self.history_nonfinite),
+                "events": list(self.events), "uploaded": list(self.uploaded),
+                "final_uploaded": self.final_uploaded,
+                "max_puts_in_flight": self.max_puts_in_flight,
             }
 
     def take_fault(self, path):
@@ -155,6 +168,19 @@ class Handler(BaseHTTPRequestHandler):
             return self.control(path)
         if time.time() < self.rec.down_until:
             return self.drop()
+        is_put = self.command == "PUT" and path.startswith("/_upload/")
+        if is_put:
+            with self.rec.lock:
+                self.rec.puts_in_flight += 1
+                self.rec.max_puts_in_flight = max(self.rec.max_puts_in_flight, self.rec.puts_in_flight)
+        try:
+            self.handle_api(path)
+        finally:
+            if is_put:
+                with self.rec.lock:
+                    self.rec.puts_in_flight -= 1
+
+    def handle_api(self, path):
         if self.rec.slow_ms:
             time.sleep(self.rec.slow_ms / 1000.0)
         length = int(self.headers.get("Content-Length", "0"))
@@ -184,16 +210,22 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(401, page, content_type="text/html")
         if self.command == "PUT" and path.startswith("/_upload/"):
             status, answer = self.put_file(path, body)
+        elif path != "/graphql" and not (path.startswith("/files/") and path.endswith("/file_stream")):
+            self.log_request_record(404, None, length)
+            page = b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
+            return self.reply(404, page, content_type="text/html")
         elif not self.authorized():
             with self.rec.lock:
                 self.rec.unauthorized += 1
             status, answer = 401, {"errors": [{"message": "user is not logged in"}]}
         elif path == "/graphql":
             status, answer = self.graphql(body)
-        elif path.endswith("/file_stream"):
+        elif path.endswith("/file_stream") and path.startswith("/files/"):
             status, answer = self.file_stream(path, body)
         else:
-            status, answer = 404, {"error": "no such endpoint"}
+            self.log_request_record(404, None, length)
+            page = b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
+            return self.reply(404, page, content_type="text/html")
         self.log_request_record(status, fault["action"] if fault else None, length)
         if fault and fault["action"] == "delay":
             # Handled, but the answer comes too late: the client must not count it twice.
@@ -239,14 +271,30 @@ class Handler(BaseHTTPRequestHandler):
             return 400, {"errors": [{"message": "body is not JSON"}]}
         query = request.get("query", "")
         variables = request.get("variables", {})
+        if "RunResumeStatus" in query:
+            entity = variables.get("entity") or self.rec.default_entity
+            key = "%s/%s/%s" % (entity, variables.get("project"), variables.get("name"))
+            with self.rec.lock:
+                run = self.rec.runs.get(key)
+                bucket = None if run is None else {
+                    "id": "UnVuOjE=", "name": variables.get("name"),
+                    "historyLineCount": run["history_lines"], "eventsLineCount": run["events_lines"]}
+            return 200, {"data": {"model": {"name": variables.get("project"),
+                                            "entity": {"name": entity}, "bucket": bucket}}}
         if "upsertBucket" in query:
             config = json.loads(variables.get("config") or "{}")
+            entity = variables.get("entity") or self.rec.default_entity
+            key = "%s/%s/%s" % (entity, variables.get("project"), variables.get("name"))
             with self.rec.lock:
+                inserted = key not in self.rec.runs
+                self.rec.runs.setdefault(key, {"history_lines": 0, "events_lines": 0})
                 self.rec.upserts.append({"name": variables.get("name"),
                                          "project": variables.get("project"),
-                                         "entity": variables.get("entity"), "config": config})
-            entity = variables.get("entity") or self.rec.default_entity
-            return 200, {"data": {"upsertBucket": {"inserted": True, "bucket": {
+                                         "entity": variables.get("entity"), "config": config,
+                                         "host": variables.get("host"),
+                                         "program": variables.get("program"),
+                                         "inserted": inserted})
+            return 200, {"data": {"upsertBucket": {"inserted": inserted, "bucket": {
                 "id": "UnVuOjE=", "name": variables.get("name"),
                 "project": {"name": variables.get("project"), "entity": {"name": entity}}}}}}
         if "createRunFiles" in query:
@@ -270,7 +318,12 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return 400, {"error": "body is not JSON"}
         rec = self.rec
+        run_key = "/".join(path.split("/")[2:5])
         with rec.lock:
+            if "uploaded" in request:
+                rec.uploaded.append(request["uploaded"])
+                if request.get("complete"):
+                    rec.final_uploaded = request["uploaded"]
             for name, chunk in request.get("files", {}).items():
                 offset, content = chunk["offset"], chunk["content"]
                 for line in content:
@@ -280,6 +333,11 @@ class Handler(BaseHTTPRequestHandler):
                     for i, line in enumerate(content):
                         index = offset + i
                         rec.history_receipts += 1
+                        row = json.loads(line)  # W&B's tokens: NaN, Infinity, -Infinity
+                        odd = {k: repr(v) for k, v in row.items()
+                               if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")))}
+                        if odd:
+                            rec.history_nonfinite[str(index)] = odd
                         if index < len(rec.history):
                             if rec.history[index] == line:
                                 rec.resent_lines += 1
@@ -290,9 +348,25 @@ class Handler(BaseHTTPRequestHandler):
                             rec.history.append(line)
                         else:
                             rec.gaps.append(index)
+                elif name == "wandb-events.jsonl":
+                    for i, line in enumerate(content):
+                        index = offset + i
+                        if index < len(rec.events):
+                            rec.events[index] = line
+                        elif index == len(rec.events):
+                            rec.events.append(line)
+                        else:
+                            rec.gaps.append("events %d" % index)
                 elif name == "wandb-summary.json":
-                    rec.summary = json.loads(content[-1])
+                    # Non-finite values (sent as tokens) are kept as "nonfinite:<repr>" so that the
+                    # control API's answer stays strict JSON.
+                    rec.summary = {k: ("nonfinite:" + repr(v)) if isinstance(v, float) and
+                                   (v != v or v in (float("inf"), float("-inf"))) else v
+                                   for k, v in json.loads(content[-1]).items()}
                     rec.summary_updates += 1
+            if run_key in rec.runs:
+                rec.runs[run_key]["history_lines"] = len(rec.history)
+                rec.runs[run_key]["events_lines"] = len(rec.events)
             if request.get("complete"):
                 rec.complete = True
                 rec.exitcode = request.get("exitcode")

@@ -2,7 +2,7 @@
 # (tests/upload/fake_wandb_server.py) that the tests start on loopback and inject faults into.
 trainscope_add_test(upload_unit_test
   SOURCES upload/retry_policy_test.cpp upload/credentials_test.cpp upload/history_reader_test.cpp
-          upload/upload_state_test.cpp upload/run_fixture.cpp
+          upload/upload_state_test.cpp upload/run_fixture.cpp upload/wandb_format_test.cpp
   LIBS nlohmann_json::nlohmann_json)
 
 trainscope_add_test(upload_integration_test INTEGRATION

@@ -7,13 +7,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
+
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <set>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
 
 #include "trainscope/error.h"
+#include "trainscope/run/run.h"
 #include "trainscope/upload/uploader.h"
 #include "upload/fake_server.h"
 #include "upload/run_fixture.h"
@@ -67,10 +72,14 @@ class UploadIntegration : public ::testing::Test {
     EXPECT_TRUE(state["gaps"].empty()) << state["gaps"];
     EXPECT_TRUE(state["conflicts"].empty()) << state["conflicts"];
     EXPECT_TRUE(state["oversize"].empty()) << state["oversize"];
-    EXPECT_EQ(state["summary"], json::parse(read_file(run_dir + "/summary.json")));
+    json summary = json::parse(read_file(run_dir + "/summary.json"));
+    if (summary.contains("_runtime"))
+      summary["_wandb"] = {{"runtime", int64_t(summary["_runtime"].get<double>())}};
+    EXPECT_EQ(state["summary"], summary);
     for (const auto& name : run_file_names(run_dir)) {
-      ASSERT_TRUE(state["files"].contains(name)) << name << " was not uploaded";
-      EXPECT_EQ(read_file(server_->store_dir() + "/" + name), read_file(run_dir + "/" + name))
+      const std::string remote = name == "graph.json" ? "trainscope-graph.json" : name;
+      ASSERT_TRUE(state["files"].contains(remote)) << name << " was not uploaded";
+      EXPECT_EQ(read_file(server_->store_dir() + "/" + remote), read_file(run_dir + "/" + name))
           << name << " differs";
     }
     EXPECT_EQ(state["put_with_authorization"], 0) << "the API key was sent to a storage URL";
@@ -102,8 +111,12 @@ TEST_F(UploadIntegration, OfflineSyncUploadsEverythingOnce) {
   EXPECT_EQ(state["upserts"][0]["name"], "run-a");
   EXPECT_EQ(state["upserts"][0]["project"], "proj");
   EXPECT_EQ(state["upserts"][0]["entity"], "team");
-  EXPECT_EQ(state["upserts"][0]["config"],
+  json config = state["upserts"][0]["config"];
+  ASSERT_TRUE(config.contains("_wandb"));
+  config.erase("_wandb");
+  EXPECT_EQ(config,
             json::parse(R"({"lr":{"value":0.01},"batch_size":{"value":64},"model":{"value":{"depth":50}}})"));
+  EXPECT_TRUE(state["upserts"][0]["inserted"].get<bool>());
   EXPECT_GT(count_requests(state, "file_stream", 200), 5) << "max_request_bytes should split history";
   for (const auto& r : state["requests"])
     if (r["path"].get<std::string>().find("file_stream") != std::string::npos)
@@ -470,10 +483,10 @@ TEST_F(UploadIntegration, CliKilledMidUploadResumesExactlyOnce) {
     server_->set_slow(400);
     const int graphql_before = count_requests(server_->state(), "/graphql", 200);
     CliRun cli(args, log);
-    // UpsertBucket, then CreateRunFiles: right after it the first PUT (the checkpoint) starts,
-    // and the server sleeps 400 ms before reading it.
+    // RunResumeStatus, UpsertBucket, then CreateRunFiles: right after it the first PUT (the
+    // checkpoint) starts, and the server sleeps 400 ms before reading it.
     ASSERT_TRUE(wait_until(cli, [&](const json& s) {
-      return count_requests(s, "/graphql", 200) >= graphql_before + 2;
+      return count_requests(s, "/graphql", 200) >= graphql_before + 3;
     }));
     std::this_thread::sleep_for(150ms);
     cli.kill_now();
@@ -520,6 +533,246 @@ TEST_F(UploadIntegration, CliReportsUnauthorizedClearly) {
   EXPECT_EQ(output.find(wrong_key), std::string::npos) << output;
   EXPECT_EQ(server_->state()["requests"].size(), 1u);
   EXPECT_FALSE(tree_contains(run, wrong_key));
+}
+
+// ---- W&B parity: what the server receives beyond the run directory's lines ----------------------
+
+// A diverging loss: the run writer keeps NaN/±Inf readable by strict JSON readers ("NaN"
+// strings); W&B must receive the numbers, as the tokens NaN, Infinity, -Infinity.
+TEST_F(UploadIntegration, NonFiniteMetricsReachWandbAsTokens) {
+  const std::string dir = runs_ + "/run-nan";
+  {
+    RunOptions ro;
+    ro.directory = dir;
+    trainscope::Run run(ro);
+    StepRecord a;
+    a.scalars = {{"loss", 0.5}};
+    a.texts = {{"phase", "train"}};
+    run.commit(a);
+    StepRecord b;
+    b.scalars = {{"loss", std::nan("")}, {"up", INFINITY}, {"down", -INFINITY}, {"ok", 1.5}};
+    run.commit(b);
+    run.finish();
+  }
+  const auto local = complete_history_lines(dir);
+  ASSERT_EQ(local.size(), 2u);
+  EXPECT_EQ(json::parse(local[1])["loss"], "NaN") << "history.jsonl must stay strict JSON";
+  sync_run(dir, options(), 0);
+  const json state = server_->state();
+  ASSERT_EQ(state["history"].size(), 2u);
+  EXPECT_EQ(state["history"][0], local[0]) << "finite lines are sent byte for byte";
+  EXPECT_FALSE(state["history_nonfinite"].contains("0"));
+  EXPECT_EQ(state["history_nonfinite"]["1"],
+            json({{"loss", "nan"}, {"up", "inf"}, {"down", "-inf"}}));
+  EXPECT_NE(state["history"][1].get<std::string>().find("\"loss\":NaN"), std::string::npos);
+  EXPECT_EQ(state["summary"]["loss"], "nonfinite:nan");
+  EXPECT_EQ(state["summary"]["up"], "nonfinite:inf");
+  EXPECT_EQ(state["summary"]["ok"], 1.5);
+  EXPECT_EQ(state["summary"]["phase"], "train");
+}
+
+// Two run directories with the same run id: the second must not overwrite the first's history.
+TEST_F(UploadIntegration, RunIdCollisionIsRefusedUnlessResumeAllows) {
+  const auto first = make_run(runs_ + "/a", "shared-id", 30, 1000, /*torn_tail=*/false);
+  const auto second = make_run(runs_ + "/b", "shared-id", 12, 1000);
+  sync_run(first, options(), 0);
+  const json before = server_->state();
+  ASSERT_EQ(before["history"].size(), 30u);
+  try {
+    sync_run(second, options(), 0);
+    ADD_FAILURE() << "a run created by another directory was written to";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("already exists"), std::string::npos) << message;
+    EXPECT_NE(message.find("team/proj/shared-id"), std::string::npos) << message;
+    EXPECT_NE(message.find("--resume allow"), std::string::npos) << message;
+  }
+  const json refused = server_->state();
+  EXPECT_EQ(refused["history"], before["history"]);
+  EXPECT_EQ(refused["upserts"].size(), 1u) << "the refused run must not even be upserted";
+  EXPECT_EQ(refused["summary"], before["summary"]);
+  EXPECT_EQ(refused["requests"].size(), before["requests"].size() + 1) << "only the lookup";
+
+  // The directory that created the run may always continue it.
+  append_file(first + "/history.jsonl", history_line(30) + "\n");
+  sync_run(first, options(), 0);
+  EXPECT_EQ(server_->state()["history"].size(), 31u);
+
+  // resume allow: the second directory's lines go after the server's.
+  UploadOptions allow = options();
+  allow.resume = ResumeMode::Allow;
+  sync_run(second, allow, 0);
+  const json appended = server_->state();
+  const auto a_lines = complete_history_lines(first), b_lines = complete_history_lines(second);
+  ASSERT_EQ(appended["history"].size(), a_lines.size() + b_lines.size());
+  for (size_t i = 0; i < a_lines.size(); ++i) EXPECT_EQ(appended["history"][i], a_lines[i]) << i;
+  for (size_t i = 0; i < b_lines.size(); ++i)
+    EXPECT_EQ(appended["history"][a_lines.size() + i], b_lines[i]) << i;
+  EXPECT_TRUE(appended["conflicts"].empty());
+  EXPECT_FALSE(appended["upserts"].back()["inserted"].get<bool>());
+
+  // resume must: a run that does not exist is refused.
+  const auto third = make_run(runs_ + "/c", "nobody-made-this", 3, 1000);
+  UploadOptions must = options();
+  must.resume = ResumeMode::Must;
+  try {
+    sync_run(third, must, 0);
+    ADD_FAILURE() << "resume must accepted a missing run";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(server_->state()["runs"].contains("team/proj/nobody-made-this"));
+}
+
+// Files go up several at a time, byte-identical, and file_stream lists each finished file.
+TEST_F(UploadIntegration, FilesArePutInParallelAndListedAsUploaded) {
+  const auto run = make_run(runs_, "run-par", 10);
+  for (int i = 0; i < 10; ++i)
+    write_file(run + "/media/images/extra_" + std::to_string(i) + ".png", random_bytes(20000 + i, 900 + i));
+  server_->set_slow(150);  // each request takes a while: serial PUTs would never overlap
+  UploadOptions o = options();
+  o.request_timeout_seconds = 5;
+  o.max_parallel_uploads = 4;
+  const auto started = std::chrono::steady_clock::now();
+  sync_run(run, o, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  server_->set_slow(0);
+  expect_uploaded(run);
+  const json state = server_->state();
+  EXPECT_GE(state["max_puts_in_flight"].get<int>(), 2);
+  EXPECT_LE(state["max_puts_in_flight"].get<int>(), 4);
+  std::set<std::string> expected;
+  for (const auto& name : run_file_names(run)) expected.insert(name == "graph.json" ? "trainscope-graph.json" : name);
+  EXPECT_EQ(expected.size(), 14u);
+  std::set<std::string> listed;
+  for (const auto& list : state["uploaded"])
+    for (const auto& name : list) listed.insert(name.get<std::string>());
+  EXPECT_EQ(listed, expected);
+  ASSERT_TRUE(state["final_uploaded"].is_array());
+  EXPECT_EQ(std::set<std::string>(state["final_uploaded"].begin(), state["final_uploaded"].end()), expected);
+  for (const auto& [name, file] : state["files"].items()) EXPECT_EQ(file["puts"], 1) << name;
+  EXPECT_LT(seconds, 14 * 0.15 + 2.0) << "PUTs did not overlap";
+}
+
+TEST_F(UploadIntegration, UnresolvableHostFailsAtOnceNamingTheUrl) {
+  const auto run = make_run(runs_, "run-dns", 3, 1000);
+  UploadOptions o = options();
+  o.base_url = "http://no-such-host.invalid";
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    sync_run(run, o, 0);
+    ADD_FAILURE() << "expected an Error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("cannot resolve"), std::string::npos) << message;
+    EXPECT_NE(message.find("http://no-such-host.invalid/graphql"), std::string::npos) << message;
+    EXPECT_NE(message.find("WANDB_BASE_URL"), std::string::npos) << message;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "an unresolvable host was retried";
+  EXPECT_FALSE(std::filesystem::exists(run + "/upload/wandb-state.json"));
+}
+
+TEST_F(UploadIntegration, WrongBaseUrlIsNotReportedAsAMissingRun) {
+  const auto run = make_run(runs_, "run-404", 3, 1000);
+  UploadOptions o = options();
+  o.base_url = server_->base_url() + "/not-wandb";
+  try {
+    sync_run(run, o, 0);
+    ADD_FAILURE() << "expected an Error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("HTTP 404"), std::string::npos) << message;
+    EXPECT_NE(message.find(o.base_url + "/graphql"), std::string::npos) << message;
+    EXPECT_NE(message.find("no W&B API"), std::string::npos) << message;
+    EXPECT_EQ(message.find("does not exist"), std::string::npos) << message;
+  }
+  EXPECT_EQ(server_->state()["requests"].size(), 1u) << "a 404 must not be retried";
+}
+
+TEST_F(UploadIntegration, WandbConfigEntryDefinesTheMonitoredMetric) {
+  const auto run = make_run(runs_, "run-cfg", 4, 1000);
+  write_file(run + "/config.json",
+             R"({"lr": 0.1, "trainscope.monitor": "val_acc", "trainscope.mode": "max"})");
+  write_file(run + "/summary.json", R"({"val_acc": 0.5, "_runtime": 12.75, "_step": 3})");
+  sync_run(run, options(), 0);
+  const json state = server_->state();
+  const json wandb = state["upserts"][0]["config"]["_wandb"];
+  ASSERT_TRUE(wandb.contains("value")) << wandb;
+  const json value = wandb["value"];
+  EXPECT_TRUE(value["cli_version"].is_string());
+  EXPECT_TRUE(value["t"].is_object());
+  EXPECT_EQ(value["m"], json::parse(R"([{"1": "val_acc", "6": [3], "7": [2, 5], "8": 2}])"));
+  EXPECT_EQ(state["upserts"][0]["config"]["lr"], json({{"value", 0.1}}));
+  EXPECT_EQ(state["summary"]["_wandb"], json({{"runtime", 12}}));
+}
+
+// Live mode runs in the training process: it describes the process (wandb-metadata.json,
+// UpsertBucket host/program) and samples the machine into wandb-events.jsonl.
+TEST_F(UploadIntegration, LiveUploadSendsMetadataAndSystemMetrics) {
+  const auto run = make_run(runs_, "run-sys", 0, 1000, /*torn_tail=*/false);
+  UploadOptions o = options();
+  o.system_metrics_interval_seconds = 0.1;
+  Uploader uploader(run, o);
+  uploader.start();
+  std::vector<double> burn;
+  const auto until = std::chrono::steady_clock::now() + 700ms;
+  for (int step = 0; std::chrono::steady_clock::now() < until; ++step) {
+    append_file(run + "/history.jsonl", history_line(step) + "\n");
+    for (int i = 0; i < 200000; ++i) burn.push_back(i * 0.5);  // some CPU and memory to see
+    burn.clear();
+    std::this_thread::sleep_for(20ms);
+  }
+  uploader.stop(0);
+  const json state = server_->state();
+  EXPECT_TRUE(state["gaps"].empty()) << state["gaps"];
+
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  ASSERT_TRUE(state["files"].contains("wandb-metadata.json"));
+  const json meta = json::parse(read_file(server_->store_dir() + "/wandb-metadata.json"));
+  EXPECT_EQ(meta["host"], host);
+  EXPECT_TRUE(meta["program"].is_string() && !meta["program"].get<std::string>().empty()) << meta;
+  EXPECT_TRUE(meta["args"].is_array());
+  EXPECT_TRUE(meta["startedAt"].is_string());
+  EXPECT_EQ(meta["cpu_count_logical"], sysconf(_SC_NPROCESSORS_ONLN));
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  meminfo >> key >> kib;  // MemTotal is the first line
+  EXPECT_EQ(meta["memory"]["total"], std::to_string(kib * 1024));
+  ASSERT_FALSE(state["upserts"].empty());
+  EXPECT_EQ(state["upserts"][0]["host"], host);
+  EXPECT_EQ(state["upserts"][0]["program"], meta["program"]);
+
+  void* nvml = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  const bool gpus_visible = nvml != nullptr;
+  if (nvml) dlclose(nvml);
+  EXPECT_EQ(meta.contains("gpu_nvidia"), gpus_visible && meta.value("gpu_count", 0) > 0);
+
+  ASSERT_GE(state["events"].size(), 3u);
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  bool saw_cpu = false;
+  for (const auto& line : state["events"]) {
+    const json row = json::parse(line.get<std::string>());
+    EXPECT_EQ(row["_wandb"], true);
+    EXPECT_NEAR(row["_timestamp"].get<double>(), now, 30.0);
+    EXPECT_GE(row["_runtime"].get<double>(), 0.0);
+    EXPECT_GT(row["system.memory_percent"].get<double>(), 0.0);
+    EXPECT_LE(row["system.memory_percent"].get<double>(), 100.0);
+    EXPECT_GT(row["system.proc.memory.rssMB"].get<double>(), 1.0);
+    EXPECT_LT(row["system.proc.memory.rssMB"].get<double>(), kib / 1024.0);
+    EXPECT_GE(row["system.proc.cpu.threads"].get<int>(), 2);  // this thread and the uploader's
+    if (row.contains("system.cpu")) {
+      saw_cpu = true;
+      EXPECT_GE(row["system.cpu"].get<double>(), 0.0);
+      EXPECT_LE(row["system.cpu"].get<double>(), 100.0 * sysconf(_SC_NPROCESSORS_ONLN) + 1);
+      EXPECT_TRUE(row.contains("system.cpu.0.cpu_percent")) << row;
+    }
+    bool gpu_key = false;
+    for (const auto& [k, v] : row.items()) gpu_key |= k.rfind("system.gpu.", 0) == 0;
+    if (!gpus_visible) EXPECT_FALSE(gpu_key) << "GPU rows without NVML: " << row;
+  }
+  EXPECT_TRUE(saw_cpu);
 }
 
 }  // namespace

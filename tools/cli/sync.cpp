@@ -1,5 +1,6 @@
 // trainscope sync <run-dir>: uploads a finished or crashed run directory to W&B (like `wandb
 // sync`), resuming where an earlier upload of the same directory stopped.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +36,10 @@ options:
   --max-request-bytes N  largest file_stream request (default 10 MiB)
   --max-line-bytes N     longer history lines are skipped and reported (default 10383360)
   --no-files             upload history, summary and config only
+  --resume MODE          when the run id already exists and this directory did not create it:
+                         never (refuse, the default), allow (append to it), must (refuse unless
+                         it exists)
+  --parallel N           file uploads in flight at once (default 4)
   --quiet                no progress lines
 
 The API key comes from $WANDB_API_KEY or ~/.netrc (machine <host of the base URL>, password <key>).
@@ -86,6 +91,14 @@ SyncArgs parse(const Args& args) {
     else if (arg == "--max-request-bytes") options.max_request_bytes = int64_t(number());
     else if (arg == "--max-line-bytes") options.max_line_bytes = int64_t(number());
     else if (arg == "--no-files") options.upload_files = false;
+    else if (arg == "--resume") {
+      const std::string& mode = value();
+      if (mode == "never") options.resume = trainscope::ResumeMode::Never;
+      else if (mode == "allow") options.resume = trainscope::ResumeMode::Allow;
+      else if (mode == "must") options.resume = trainscope::ResumeMode::Must;
+      else throw UsageError("--resume: expected never, allow or must, got '" + mode + "'");
+    }
+    else if (arg == "--parallel") options.max_parallel_uploads = std::max(1, int(number()));
     else if (arg == "--quiet") out.quiet = true;
     else if (!arg.empty() && arg[0] == '-') throw UsageError("unknown option " + arg);
     else if (out.run_dir.empty()) out.run_dir = arg;

@@ -34,6 +34,14 @@ struct UploadProgress {
   std::vector<std::string> warnings;
 };
 
+// What to do when the run id already exists on the server (W&B's resume semantics). A run this
+// run directory created itself (its upload state says so) is always continued.
+enum class ResumeMode {
+  Never,  // refuse with an Error: another run already uses this id (the default)
+  Allow,  // append to the existing run (its history continues after the server's lines)
+  Must,   // like Allow, but refuse when the run does not exist
+};
+
 struct UploadOptions {
   // Empty values come from the environment: WANDB_BASE_URL (default https://api.wandb.ai),
   // WANDB_API_KEY (else ~/.netrc's entry for the base URL's host), WANDB_ENTITY, WANDB_PROJECT.
@@ -54,7 +62,14 @@ struct UploadOptions {
   double poll_interval_seconds = 1.0;    // how often the live uploader looks for new data
   int64_t max_request_bytes = 10 << 20;  // one file_stream request (W&B accepts 10 MiB)
   int64_t max_line_bytes = (10 << 20) - (100 << 10);  // longer history lines are dropped, reported
-  bool upload_files = true;              // media/**, checkpoints/**, graph.json
+  bool upload_files = true;              // media/**, checkpoints/**, graph.json, wandb-metadata.json
+  int max_parallel_uploads = 4;          // file PUTs in flight at once
+  ResumeMode resume = ResumeMode::Never;
+  // Live mode (start()) runs in the training process, so it can describe it: it writes
+  // wandb-metadata.json (when absent) and samples system metrics into wandb-events.jsonl every
+  // this many seconds (0: none). Offline sync uploads what the directory holds.
+  bool write_metadata = true;
+  double system_metrics_interval_seconds = 15;
 
   // Called on the uploading thread after each acknowledged request; must not throw.
   std::function<void(const UploadProgress&)> on_progress;

@@ -1,6 +1,6 @@
 #pragma once
 // Best tracking across a resume: where the best value of an interrupted run comes from.
-#include "callback/policy.h"
+#include "torch/callback/policy.h"
 #include "trainscope/torch/callback.h"
 
 namespace trainscope::detail {

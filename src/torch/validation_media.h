@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "callback/policy.h"
+#include "torch/callback/policy.h"
 #include "trainscope/ops/colorize.h"
 #include "trainscope/torch/callback.h"
 

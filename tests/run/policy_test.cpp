@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "callback/policy.h"
+#include "torch/callback/policy.h"
 #include "trainscope/error.h"
 
 namespace trainscope::detail {

@@ -14,7 +14,7 @@ namespace trainscope {
 // A histogram as logged: B counts over B+1 edges (docs/ops.md#histograms), with the statistics of the finite
 // values that TensorBoard's HistogramProto also carries.
 struct HistogramValue {
-  std::vector<int64_t> counts;  // B ≤ 512
+  std::vector<int64_t> counts;  // B ≤ kMaxHistogramBins (512, trainscope/ops/histogram.h)
   std::vector<double> edges;    // B + 1, ascending
   int64_t num = 0;              // finite values
   double min = 0, max = 0, sum = 0, sum_squares = 0;
@@ -42,6 +42,11 @@ struct StepRecord {
   std::map<std::string, std::vector<ImageValue>> images;  // one or more images per key
   std::map<std::string, TableValue> tables;
 };
+
+// One value of Run::log (docs/run-directory.md#logging): a number, a text, a histogram, an image,
+// an image list (one key, several images) or a table — like the values of wandb.log's dict.
+using LogValue = std::variant<double, std::string, HistogramValue, ImageValue, std::vector<ImageValue>, TableValue>;
+using LogRow = std::map<std::string, LogValue>;
 
 // An image as the run stored it: the PNG bytes (so sinks need not re-encode) and its path.
 struct StoredImage {

@@ -52,7 +52,7 @@ StepRecord record_of(const LogRow& values) {
       void operator()(const std::vector<ImageValue>& v) const { r.images[k] = v; }
       void operator()(const TableValue& v) const { r.tables[k] = v; }
     };
-    std::visit(Visitor{record, key}, value);
+    std::visit(Visitor{record, key}, value.get());
   }
   return record;
 }

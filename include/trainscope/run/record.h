@@ -45,8 +45,26 @@ struct StepRecord {
 
 // One value of Run::log (docs/run-directory.md#logging): a number, a text, a histogram, an image,
 // an image list (one key, several images) or a table — like the values of wandb.log's dict.
-using LogValue = std::variant<double, std::string, HistogramValue, ImageValue, std::vector<ImageValue>, TableValue>;
-using LogRow = std::map<std::string, LogValue>;
+class RowValue {
+ public:
+  using Variant = std::variant<double, std::string, HistogramValue, ImageValue, std::vector<ImageValue>, TableValue>;
+  RowValue(double v) : value_(v) {}
+  RowValue(float v) : value_(static_cast<double>(v)) {}
+  RowValue(int v) : value_(static_cast<double>(v)) {}
+  RowValue(long v) : value_(static_cast<double>(v)) {}
+  RowValue(long long v) : value_(static_cast<double>(v)) {}
+  RowValue(const char* text) : value_(std::string(text)) {}
+  RowValue(std::string text) : value_(std::move(text)) {}
+  RowValue(HistogramValue v) : value_(std::move(v)) {}
+  RowValue(ImageValue v) : value_(std::move(v)) {}
+  RowValue(std::vector<ImageValue> v) : value_(std::move(v)) {}
+  RowValue(TableValue v) : value_(std::move(v)) {}
+  const Variant& get() const { return value_; }
+
+ private:
+  Variant value_;
+};
+using LogRow = std::map<std::string, RowValue>;
 
 // An image as the run stored it: the PNG bytes (so sinks need not re-encode) and its path.
 struct StoredImage {

@@ -46,7 +46,7 @@ class LogValue {
   LogValue(torch::Tensor scalar) : kind_(Kind::Scalar), tensor_(std::move(scalar)) {}
 
   Kind kind() const { return kind_; }
-  const trainscope::LogRow::mapped_type& host() const { return host_; }
+  const RowValue& host() const { return host_; }
   const torch::Tensor& tensor() const { return tensor_; }
   int bins() const { return bins_; }
   ImageLayout layout() const { return layout_; }
@@ -62,7 +62,7 @@ class LogValue {
   LogValue(Kind kind, torch::Tensor tensor) : kind_(kind), tensor_(std::move(tensor)) {}
 
   Kind kind_ = Kind::Host;
-  trainscope::LogRow::mapped_type host_;
+  RowValue host_{0.0};
   torch::Tensor tensor_;
   int bins_ = kDefaultHistogramBins;
   ImageLayout layout_ = ImageLayout::Auto;

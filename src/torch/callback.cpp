@@ -429,9 +429,14 @@ void Callback::on_epoch_end(int64_t epoch, const Metrics& metrics) {
   s.pending_gradients.clear();
   bool evaluation = o.log_evaluation && detail::evaluation_is_due(epoch + 1, o.log_evaluation_frequency);
   s.add_validation_media(o.predictions > 0, evaluation, parts);
-  // A step already written (flushed) cannot take the epoch row: it goes to the next step then.
-  std::optional<int64_t> step = s.epoch_step && *s.epoch_step >= run.next_step() ? s.epoch_step : std::nullopt;
-  run.log(std::move(record), std::move(parts), step);
+  if (s.epoch_step && *s.epoch_step >= run.next_step()) {
+    run.log(std::move(record), std::move(parts), s.epoch_step);
+  } else if (s.epoch_step) {
+    // That step is written already (a flush): the epoch row joins the next row instead.
+    run.log(std::move(record), std::move(parts), std::nullopt, false);
+  } else {
+    run.log(std::move(record), std::move(parts));  // no batch since the last epoch: the next step
+  }
   s.epoch_step.reset();  // the next epoch row without batches goes to the next step
   s.progress_epoch(epoch);
   s.release_retired_plans();

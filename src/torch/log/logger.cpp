@@ -123,7 +123,7 @@ int64_t Logger::log(const LogValues& values, std::optional<int64_t> step, std::o
   for (const auto& [key, value] : values) {
     detail::check_user_key(key, "log");  // also for values that only exist after the writer resolves them
     if (value.kind() == LogValue::Kind::Host) {
-      host[key] = value.host();
+      host.insert_or_assign(key, value.host());
       continue;
     }
     const torch::Tensor& t = value.tensor();

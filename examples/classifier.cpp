@@ -107,14 +107,16 @@ int train(int argc, char** argv) {
       if (b % 8 == 0 || b + 1 == batches) example::progress(epoch, args.epochs, b, batches, loss.item<double>());
     }
     model->eval();
-    torch::Tensor val_loss, val_acc;
+    torch::Tensor val_loss, val_acc, logits;
     {
       torch::NoGradGuard no_grad;
-      auto logits = model->forward(val_x);
+      logits = model->forward(val_x);
       val_loss = torch::cross_entropy_loss(logits, val_y);
       val_acc = (logits.argmax(1) == val_y).to(torch::kFloat).mean();
     }
     callback.on_epoch_end(epoch, {{"loss", loss.detach()}, {"val_loss", val_loss}, {"val_acc", val_acc}});
+    // Anything else, wandb.log-style, at the epoch's step (its last batch): joins the epoch row.
+    callback.log({{"val_logits", trainscope::Histogram(logits)}}, step - 1);
     char line[96];
     std::snprintf(line, sizeof line, "val_loss %.4f val_acc %.3f", val_loss.item<double>(), val_acc.item<double>());
     example::epoch_summary(epoch, args.epochs, line);

@@ -62,8 +62,8 @@ int train(int argc, char** argv) {
   options.histogram_frequency = 10;
   options.log_batch_frequency = 5;
   options.labels = {"background", "square", "disc"};
-  options.input_type = "image";
-  options.output_type = "segmentation_mask";
+  options.input_type = trainscope::DataType::Image;
+  options.output_type = trainscope::DataType::SegmentationMask;
   options.class_colors = {{0.f, 0.f, 0.f}, {1.f, 0.5f, 0.f}, {0.f, 0.6f, 1.f}};
   options.predictions = 8;
   options.validation_inputs = val_x;

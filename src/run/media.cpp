@@ -6,6 +6,7 @@
 #include "run/file_io.h"
 #include "run/sha256.h"
 #include "trainscope/error.h"
+#include "trainscope/ops/histogram.h"
 #include "trainscope/run/run.h"
 
 namespace trainscope::detail {
@@ -33,8 +34,8 @@ nlohmann::json cell_json(const TableCell& cell) {
 
 nlohmann::json histogram_json(const HistogramValue& histogram, const std::string& key) {
   if (histogram.counts.empty()) return nullptr;
-  if (histogram.counts.size() > 512 || histogram.edges.size() != histogram.counts.size() + 1)
-    throw Error("run: histogram '" + key + "': expected 1..512 counts and counts + 1 edges, got " +
+  if (histogram.counts.size() > static_cast<std::size_t>(kMaxHistogramBins) || histogram.edges.size() != histogram.counts.size() + 1)
+    throw Error("run: histogram '" + key + "': expected 1.." + std::to_string(kMaxHistogramBins) + " counts and counts + 1 edges, got " +
                 std::to_string(histogram.counts.size()) + " counts and " +
                 std::to_string(histogram.edges.size()) + " edges");
   nlohmann::json bins = nlohmann::json::array();

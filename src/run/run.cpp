@@ -9,8 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <random>
-#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -18,26 +16,16 @@
 #include "common/utf8.h"
 #include "run/file_io.h"
 #include "run/media.h"
+#include "run/names.h"
+#include "run/record_check.h"
 #include "run/resume_cleanup.h"
 #include "run/sha256.h"
+#include "run/step_rows.h"
 #include "trainscope/error.h"
 
 namespace trainscope {
 
 using nlohmann::json;
-
-std::string sanitize_file_component(const std::string& key) {
-  std::string out;
-  out.reserve(key.size());
-  for (unsigned char c : key) {
-    bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '.' || c == '-' || c == '_';
-    out.push_back(safe ? static_cast<char>(c) : '_');
-  }
-  if (out.size() > 120) out.resize(120);
-  if (out.empty() || out.find_first_not_of('.') == std::string::npos) out = "_" + out;
-  return out;
-}
 
 namespace {
 
@@ -46,65 +34,11 @@ double now_seconds() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string new_run_id() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d_%H%M%S", &tm);
-  std::random_device random;
-  char suffix[16];
-  std::snprintf(suffix, sizeof suffix, "%06x", random() & 0xffffff);
-  return std::string("run-") + stamp + "-" + suffix;
-}
-
 std::string dump(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 json config_json(const ConfigValue& value) { return detail::cell_json(value); }
-
-void check_user_key(const std::string& key, const char* where) {
-  if (key.empty()) throw Error(std::string(where) + ": key: expected a non-empty name");
-  detail::check_utf8(key, where, "key");
-  if (key[0] == '_')
-    throw Error(std::string(where) + ": key '" + key + "': names starting with '_' are reserved (_step, _runtime, _timestamp)");
-}
-
-void check_cell(const TableCell& cell, const std::string& where, const std::string& what) {
-  if (const auto* text = std::get_if<std::string>(&cell)) detail::check_utf8(*text, where, what);
-}
-
-// Every string of a step is checked before any output sees it: JSON, TensorBoard's protobuf
-// strings and W&B all need UTF-8, and a replacement character would merge distinct keys.
-// Throws naming the key (and column/row/caption) with the bad bytes escaped.
-void check_record(const StepRecord& record, const char* where) {
-  std::set<std::string> keys;
-  auto check_keys = [&](const auto& map) {
-    for (const auto& entry : map) {
-      check_user_key(entry.first, where);
-      if (!keys.insert(entry.first).second)
-        throw Error(std::string(where) + ": key '" + entry.first + "': given twice in one step (as two kinds of value)");
-    }
-  };
-  check_keys(record.scalars);
-  check_keys(record.texts);
-  check_keys(record.histograms);
-  check_keys(record.images);
-  check_keys(record.tables);
-  for (const auto& [key, text] : record.texts) detail::check_utf8(text, where, "text '" + key + "': value");
-  for (const auto& [key, images] : record.images)
-    for (std::size_t i = 0; i < images.size(); ++i)
-      detail::check_utf8(images[i].caption, where, "images '" + key + "'[" + std::to_string(i) + "]: caption");
-  for (const auto& [key, table] : record.tables) {
-    for (std::size_t c = 0; c < table.columns.size(); ++c)
-      detail::check_utf8(table.columns[c], where, "table '" + key + "': column " + std::to_string(c));
-    for (std::size_t r = 0; r < table.rows.size(); ++r)
-      for (std::size_t c = 0; c < table.rows[r].size(); ++c)
-        check_cell(table.rows[r][c], where,
-                   "table '" + key + "': row " + std::to_string(r) + " cell " + std::to_string(c));
-  }
-}
 
 }  // namespace
 
@@ -112,7 +46,7 @@ struct Run::Impl {
   RunOptions options;
   std::string id, dir;
   bool resumed = false;
-  int64_t next_step = 0;
+  int64_t next_step = 0;  // after the resumed history; rows takes over from there
   double runtime_offset = 0;
   double start_time = now_seconds();
 
@@ -123,7 +57,7 @@ struct Run::Impl {
   std::exception_ptr error;
 
   struct Item {
-    bool barrier = false;  // flush marker: fsync history, write summary
+    bool flush_marker = false;  // no row: fsync history, write the summary, flush the sinks
     int64_t step = 0;
     double wall_time = 0, runtime = 0;
     StepRecord record;
@@ -166,7 +100,7 @@ struct Run::Impl {
       dir = options.directory;
       id = std::filesystem::path(dir).filename().string();
     } else {
-      id = options.run_id.empty() ? new_run_id() : options.run_id;
+      id = options.run_id.empty() ? detail::new_run_id() : options.run_id;
       if (sanitize_file_component(id) != id)
         throw Error("Run: run_id: expected only [A-Za-z0-9._-] characters, got '" + id + "'");
       dir = options.root + "/" + id;
@@ -249,7 +183,7 @@ struct Run::Impl {
   }
 
   void process(Item& item) {
-    if (item.barrier) {
+    if (item.flush_marker) {
       history.sync();
       write_summary();
       std::vector<std::shared_ptr<Sink>> current;
@@ -263,7 +197,7 @@ struct Run::Impl {
     }
     StepRecord& record = item.record;
     for (auto& part : item.pending) part->resolve(record);
-    if (!item.pending.empty()) check_record(record, "Run::commit (deferred values)");
+    if (!item.pending.empty()) detail::check_record(record, "Run::commit (deferred values)");
     json row = json::object();
     row["_step"] = item.step;
     row["_runtime"] = item.runtime;
@@ -360,6 +294,43 @@ struct Run::Impl {
     return ticket;
   }
 
+  // Open rows and their steps (run/step_rows.h). rows_mutex is held while closed rows are
+  // enqueued, so rows reach the writer in step order even from several threads.
+  std::mutex rows_mutex;
+  detail::StepRows rows;
+
+  void enqueue_row(detail::OpenRow row) {
+    Item item;
+    item.wall_time = now_seconds();
+    item.runtime = runtime_offset + (item.wall_time - start_time);
+    item.step = row.step;
+    item.record = std::move(row.record);
+    item.pending = std::move(row.pending);
+    enqueue(std::move(item));
+  }
+
+  int64_t log(StepRecord values, std::vector<std::unique_ptr<PendingPart>> pending, std::optional<int64_t> step,
+              std::optional<bool> commit, const char* where) {
+    rethrow_kept_error();
+    detail::check_record(values, where);
+    for (const auto& part : pending)
+      if (!part) throw Error(std::string(where) + ": pending: expected non-null parts");
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex);
+      if (finished) throw Error(std::string(where) + ": the run is finished; nothing more can be logged");
+    }
+    std::lock_guard<std::mutex> lock(rows_mutex);
+    int64_t landed = 0;
+    auto closed = rows.log(std::move(values), std::move(pending), step, commit, landed, where);
+    for (auto& row : closed) enqueue_row(std::move(row));  // merging kept each key once
+    return landed;
+  }
+
+  void close_open_row() {
+    std::lock_guard<std::mutex> lock(rows_mutex);
+    if (auto row = rows.close()) enqueue_row(std::move(*row));
+  }
+
   void wait_processed(uint64_t ticket) {
     std::unique_lock<std::mutex> lock(queue_mutex);
     queue_changed.wait(lock, [&] { return processed >= ticket; });
@@ -369,6 +340,7 @@ struct Run::Impl {
 Run::Run(RunOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->open_directory();
+  impl_->rows = detail::StepRows(impl_->next_step);
   impl_->writer = std::thread([impl = impl_.get()] { impl->writer_loop(); });
 }
 
@@ -383,8 +355,8 @@ const std::string& Run::id() const { return impl_->id; }
 const std::string& Run::directory() const { return impl_->dir; }
 bool Run::resumed() const { return impl_->resumed; }
 int64_t Run::next_step() const {
-  std::lock_guard<std::mutex> lock(impl_->queue_mutex);
-  return impl_->next_step;
+  std::lock_guard<std::mutex> lock(impl_->rows_mutex);
+  return impl_->rows.current_step();
 }
 std::string Run::path(const std::string& relative) const { return impl_->dir + "/" + relative; }
 
@@ -397,7 +369,7 @@ void Run::add_sink(std::shared_ptr<Sink> sink) {
 void Run::set_config(const std::map<std::string, ConfigValue>& values) {
   for (const auto& [key, value] : values) {
     detail::check_utf8(key, "Run::set_config", "key");
-    check_cell(value, "Run::set_config", "value of '" + key + "'");
+    detail::check_cell(value, "Run::set_config", "value of '" + key + "'");
   }
   std::string text;
   {
@@ -411,7 +383,7 @@ void Run::set_config(const std::map<std::string, ConfigValue>& values) {
 void Run::set_summary(const std::string& key, const ConfigValue& value) {
   if (key.empty()) throw Error("Run::set_summary: key: expected a non-empty name");
   detail::check_utf8(key, "Run::set_summary", "key");
-  check_cell(value, "Run::set_summary", "value of '" + key + "'");
+  detail::check_cell(value, "Run::set_summary", "value of '" + key + "'");
   std::lock_guard<std::mutex> lock(impl_->state_mutex);
   impl_->summary[key] = config_json(value);
 }
@@ -464,29 +436,23 @@ void Run::write_graph(const std::string& json_text) {
 }
 
 int64_t Run::commit(StepRecord record, std::vector<std::unique_ptr<PendingPart>> pending) {
-  impl_->rethrow_kept_error();
-  check_record(record, "Run::commit");
-  for (const auto& part : pending)
-    if (!part) throw Error("Run::commit: pending: expected non-null parts");
-  Impl::Item item;
-  item.wall_time = now_seconds();
-  item.runtime = impl_->runtime_offset + (item.wall_time - impl_->start_time);
-  item.record = std::move(record);
-  item.pending = std::move(pending);
-  int64_t step;
-  {
-    std::lock_guard<std::mutex> lock(impl_->queue_mutex);
-    step = impl_->next_step++;
-  }
-  item.step = step;
-  impl_->enqueue(std::move(item));
-  return step;
+  return impl_->log(std::move(record), std::move(pending), std::nullopt, true, "Run::commit");
+}
+
+int64_t Run::log(const LogRow& values, std::optional<int64_t> step, std::optional<bool> commit) {
+  return impl_->log(detail::record_of(values), {}, step, commit, "Run::log");
+}
+
+int64_t Run::log(StepRecord values, std::vector<std::unique_ptr<PendingPart>> pending, std::optional<int64_t> step,
+                 std::optional<bool> commit) {
+  return impl_->log(std::move(values), std::move(pending), step, commit, "Run::log");
 }
 
 void Run::flush() {
-  Impl::Item barrier;
-  barrier.barrier = true;
-  uint64_t ticket = impl_->enqueue(std::move(barrier));
+  impl_->close_open_row();
+  Impl::Item marker;
+  marker.flush_marker = true;
+  uint64_t ticket = impl_->enqueue(std::move(marker));
   impl_->wait_processed(ticket);
   impl_->rethrow_kept_error();
 }

@@ -14,7 +14,7 @@ namespace trainscope {
 // A histogram as logged: B counts over B+1 edges (docs/ops.md#histograms), with the statistics of the finite
 // values that TensorBoard's HistogramProto also carries.
 struct HistogramValue {
-  std::vector<int64_t> counts;  // B ≤ 512
+  std::vector<int64_t> counts;  // B ≤ kMaxHistogramBins (512, trainscope/ops/histogram.h)
   std::vector<double> edges;    // B + 1, ascending
   int64_t num = 0;              // finite values
   double min = 0, max = 0, sum = 0, sum_squares = 0;
@@ -42,6 +42,29 @@ struct StepRecord {
   std::map<std::string, std::vector<ImageValue>> images;  // one or more images per key
   std::map<std::string, TableValue> tables;
 };
+
+// One value of Run::log (docs/run-directory.md#logging): a number, a text, a histogram, an image,
+// an image list (one key, several images) or a table — like the values of wandb.log's dict.
+class RowValue {
+ public:
+  using Variant = std::variant<double, std::string, HistogramValue, ImageValue, std::vector<ImageValue>, TableValue>;
+  RowValue(double v) : value_(v) {}
+  RowValue(float v) : value_(static_cast<double>(v)) {}
+  RowValue(int v) : value_(static_cast<double>(v)) {}
+  RowValue(long v) : value_(static_cast<double>(v)) {}
+  RowValue(long long v) : value_(static_cast<double>(v)) {}
+  RowValue(const char* text) : value_(std::string(text)) {}
+  RowValue(std::string text) : value_(std::move(text)) {}
+  RowValue(HistogramValue v) : value_(std::move(v)) {}
+  RowValue(ImageValue v) : value_(std::move(v)) {}
+  RowValue(std::vector<ImageValue> v) : value_(std::move(v)) {}
+  RowValue(TableValue v) : value_(std::move(v)) {}
+  const Variant& get() const { return value_; }
+
+ private:
+  Variant value_;
+};
+using LogRow = std::map<std::string, RowValue>;
 
 // An image as the run stored it: the PNG bytes (so sinks need not re-encode) and its path.
 struct StoredImage {

@@ -55,7 +55,7 @@ class Run {
   const std::string& id() const;
   const std::string& directory() const;  // absolute path
   bool resumed() const;                  // the directory held a previous history
-  int64_t next_step() const;             // the _step the next commit gets
+  int64_t next_step() const;             // the _step values logged without a step join
 
   // Output of each committed step, called on the writer thread in step order.
   void add_sink(std::shared_ptr<Sink> sink);
@@ -80,12 +80,26 @@ class Run {
   // Writes `json_text` (a JSON document) as graph.json and references it from the summary.
   void write_graph(const std::string& json_text);
 
-  // Enqueues one step; returns its _step. Histograms, images and tables join this row. Throws a
-  // writer error kept from an earlier step, and Error naming the key for an empty, reserved or
-  // repeated key or for any key, text, caption, table column or cell that is not valid UTF-8
-  // (shown with the bytes escaped).
+  // wandb.log for C++ (docs/run-directory.md#logging): `values` join the row of `step`, W&B's
+  // `_step` rules:
+  //   no step: the open row, else a new one at next_step(); written now unless commit == false
+  //            (then the next call's values join it, as W&B's commit=False);
+  //   a step:  a later step first writes the open row; the same step merges into it (a key logged
+  //            again replaces its value); commit defaults to false, so the row is written when a
+  //            later step arrives, or at flush()/finish(); commit == true writes it now.
+  // Returns the step the values joined. Only enqueues: encoding and writing run on the writer
+  // thread. Throws Error for a negative step, a step older than the open row or already written
+  // (steps never decrease), an empty, reserved ('_…') or repeated key, any key, text, caption or
+  // table string that is not UTF-8, or a writer error kept from an earlier row.
+  int64_t log(const LogRow& values, std::optional<int64_t> step = std::nullopt,
+              std::optional<bool> commit = std::nullopt);
+  // The same with record fields and parts resolved on the writer thread (device results).
+  int64_t log(StepRecord values, std::vector<std::unique_ptr<PendingPart>> pending,
+              std::optional<int64_t> step = std::nullopt, std::optional<bool> commit = std::nullopt);
+  // log(record, pending, no step, commit = true): one row at next_step(), written now.
   int64_t commit(StepRecord record, std::vector<std::unique_ptr<PendingPart>> pending = {});
-  // Waits until every committed step is written (and fsynced); rethrows a kept writer error.
+  // Writes the open row, then waits until every row is written (and fsynced); rethrows a kept
+  // writer error. A step written this way is closed: logging it again is an Error.
   void flush();
   // flush(), close the sinks, write the final summary. Idempotent.
   void finish();

@@ -24,6 +24,8 @@
 #include "trainscope/run/run.h"
 #include "trainscope/sinks/tensorboard.h"
 #include "trainscope/torch.h"
+#include "trainscope/torch/callback_types.h"
+#include "trainscope/torch/log.h"
 
 namespace trainscope {
 
@@ -61,7 +63,7 @@ using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
 
 struct CallbackOptions {
   std::string monitor = "val_loss";   // metric whose best value is tracked
-  std::string mode = "auto";          // auto | min | max (unknown → warning, auto)
+  MonitorMode mode = MonitorMode::Auto;  // from text: monitor_mode_from_string (unknown → warning, auto)
   bool save_model = true;             // checkpoint checkpoints/model-best.pt on improvement only
   bool save_weights_only = false;     // true: parameters + buffers; false: full training state
   bool save_graph = true;             // graph.json + summary "graph"
@@ -70,7 +72,7 @@ struct CallbackOptions {
   // Histograms every N batches (like wandb.watch's log_freq), independent of metric logging;
   // 0: at each epoch end (weights only: gradients are gone by then).
   int histogram_frequency = 0;
-  int histogram_bins = 64;            // 1..512
+  int histogram_bins = kDefaultHistogramBins;  // 1..kMaxHistogramBins (512)
   // training_data: not needed — after backward() the gradients exist; after_backward() reads them.
   torch::Tensor validation_inputs;    // validation_data (inputs, targets), batch dimension first
   torch::Tensor validation_targets;
@@ -78,8 +80,8 @@ struct CallbackOptions {
   int validation_steps = 1;           // batches drawn from `generator`
   std::vector<std::string> labels;    // class names (argmax index → caption)
   int predictions = 36;               // validation examples shown per epoch (clamped to 100)
-  std::string input_type = "auto";    // image | images | segmentation_mask | label | auto
-  std::string output_type = "auto";
+  DataType input_type = DataType::Auto;  // from text: data_type_from_string
+  DataType output_type = DataType::Auto;
   std::vector<std::array<float, 3>> class_colors;  // RGB in [0,1]; default Palette::default_for
   bool log_evaluation = false;        // evaluation table "evaluation"
   int log_evaluation_frequency = 0;   // every N epochs; 0: at the end of training only
@@ -98,6 +100,15 @@ struct CallbackOptions {
   // One line at on_train_begin (run directory, TensorBoard command) and one at on_train_end (best
   // value and epoch, checkpoint, how to upload). Default: stdout; an empty-bodied function silences.
   std::function<void(const std::string&)> log;
+  // A progress line per batch (epoch, batch, rate, ETA, last written metrics) through `log`: on a
+  // terminal (default `log`) one line rewritten in place, else plain lines at most one per
+  // interval, and one line at each epoch end. Off by default.
+  struct Progress {
+    bool enabled = false;
+    int64_t batches_per_epoch = 0;  // for the ETA; 0: unknown
+    int64_t epochs = 0;             // 0: unknown
+    double interval_seconds = 1.0;
+  } progress;
 };
 
 // What a full checkpoint holds besides the model's and optimizer's tensors.
@@ -152,6 +163,11 @@ class Callback {
   void on_batch_end(int64_t step, const Metrics& metrics);
   void on_epoch_end(int64_t epoch, const Metrics& metrics);
   void on_train_end();
+
+  // wandb.log / SummaryWriter at any step (Logger::log, trainscope/torch/log.h), into this
+  // callback's run: its rows and the hooks' rows follow the same step rules and merge at a step.
+  int64_t log(const LogValues& values, std::optional<int64_t> step = std::nullopt,
+              std::optional<bool> commit = std::nullopt);
 
   double get_flops();  // GFLOPs of one forward pass (needs a model and an input)
   Run& run();

@@ -7,13 +7,15 @@
 
 namespace trainscope::detail {
 
-Mode resolve_mode(const std::string& mode, const std::string& monitor, std::string* warning) {
-  if (mode == "min") return Mode::Min;
-  if (mode == "max") return Mode::Max;
-  if (mode != "auto" && warning)
-    *warning = "mode '" + mode + "' is unknown (expected auto, min or max); using auto";
+Mode resolve_mode(MonitorMode mode, const std::string& monitor) {
+  if (mode == MonitorMode::Min) return Mode::Min;
+  if (mode == MonitorMode::Max) return Mode::Max;
   bool accuracy_like = monitor.find("acc") != std::string::npos || monitor.rfind("fmeasure", 0) == 0;
   return accuracy_like ? Mode::Max : Mode::Min;
+}
+
+Mode resolve_mode(const std::string& mode, const std::string& monitor, std::string* warning) {
+  return resolve_mode(monitor_mode_from_string(mode, warning), monitor);
 }
 
 bool BestTracker::update(double value, int64_t epoch) {
@@ -44,7 +46,7 @@ DataType parse_data_type(const std::string& text, const char* arg) {
   if (text == "images") return DataType::Images;
   if (text == "segmentation_mask") return DataType::SegmentationMask;
   if (text == "label") return DataType::Label;
-  throw Error(std::string("CallbackOptions: ") + arg + ": expected image, images, segmentation_mask, label or auto, got '" + text + "'");
+  throw Error(std::string(arg) + ": expected image, images, segmentation_mask, label or auto, got '" + text + "'");
 }
 
 DataType guess_data_type(const std::vector<int64_t>& shape) {
@@ -56,7 +58,32 @@ DataType guess_data_type(const std::vector<int64_t>& shape) {
   return DataType::SegmentationMask;
 }
 
-const char* data_type_name(DataType type) {
+const char* data_type_name(DataType type) { return to_string(type); }
+
+}  // namespace trainscope::detail
+
+namespace trainscope {
+
+MonitorMode monitor_mode_from_string(const std::string& text, std::string* warning) {
+  if (text == "min") return MonitorMode::Min;
+  if (text == "max") return MonitorMode::Max;
+  if (text != "auto" && warning) *warning = "mode '" + text + "' is unknown (expected auto, min or max); using auto";
+  return MonitorMode::Auto;
+}
+
+DataType data_type_from_string(const std::string& text, const std::string& what) {
+  return detail::parse_data_type(text, what.c_str());
+}
+
+const char* to_string(MonitorMode mode) {
+  switch (mode) {
+    case MonitorMode::Min: return "min";
+    case MonitorMode::Max: return "max";
+    default: return "auto";
+  }
+}
+
+const char* to_string(DataType type) {
   switch (type) {
     case DataType::Auto: return "auto";
     case DataType::Image: return "image";
@@ -67,4 +94,4 @@ const char* data_type_name(DataType type) {
   return "auto";
 }
 
-}  // namespace trainscope::detail
+}  // namespace trainscope

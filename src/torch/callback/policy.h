@@ -6,12 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "trainscope/torch/callback_types.h"
+
 namespace trainscope::detail {
 
 enum class Mode { Min, Max };
 
-// "min" / "max" as given; "auto": max if `monitor` contains "acc" or starts with "fmeasure",
-// else min. Any other text: auto, and `warning` (when given) receives why.
+// Min / Max as given; Auto: max if `monitor` contains "acc" or starts with "fmeasure", else min.
+Mode resolve_mode(MonitorMode mode, const std::string& monitor);
+// The same from the documented names; any other text: auto, and `warning` (when given) receives why.
 Mode resolve_mode(const std::string& mode, const std::string& monitor, std::string* warning = nullptr);
 
 // The best monitored value so far. NaN (and ±Inf in the wrong direction) never improves it.
@@ -42,7 +45,7 @@ bool batch_is_due(int64_t batch, int frequency);
 // Evaluation tables every `frequency` epochs (epochs counted from 1); 0: end of training only.
 bool evaluation_is_due(int64_t epoch, int frequency);
 
-enum class DataType { Auto, Image, Images, SegmentationMask, Label };
+using trainscope::DataType;
 // "image", "images", "segmentation_mask", "label", "auto" (empty = auto); else Error naming `arg`.
 DataType parse_data_type(const std::string& text, const char* arg);
 // Guess from a batch's shape (batch dimension first): rank 1–2 label, rank 3 image,

@@ -1,12 +1,16 @@
 #include "trainscope/torch/callback.h"
 
+#include <unistd.h>
+
 #include <iostream>
 #include <mutex>
 
 #include "torch/callback/policy.h"
+#include "torch/histogram_pool.h"
 #include "torch/host_copy.h"
-#include "torch/resume_best.h"
-#include "torch/validation_media.h"
+#include "torch/callback/progress.h"
+#include "torch/callback/resume_best.h"
+#include "torch/callback/validation_media.h"
 #include "trainscope/error.h"
 #include "trainscope/ops/histogram.h"
 
@@ -17,70 +21,6 @@ double Metric::read() const {
   if (tensor_.numel() != 1) throw Error("Metric: tensor: expected a scalar (one element), got " + std::to_string(tensor_.numel()));
   return tensor_.detach().to(torch::kDouble).item<double>();
 }
-
-namespace {
-
-constexpr int kMaxPlansInFlight = 4;  // histogram results the writer may still be reading
-
-// Reusable HistogramPlans for one tensor list. A plan is out while its step waits on the writer
-// thread and comes back when the step is written; the pool only grows when the writer is behind.
-struct PlanPool {
-  std::mutex mutex;
-  std::vector<int64_t> numels;
-  Device device;
-  std::vector<std::unique_ptr<HistogramPlan>> free;
-  // Plans for a list that changed: freeing device memory synchronises the device, so they are
-  // released at the next epoch end rather than inside a training step.
-  std::vector<std::unique_ptr<HistogramPlan>> retired;
-  int outstanding = 0;
-
-  // Resets the pool for a new tensor list; true if it changed.
-  bool use_list(const std::vector<int64_t>& list_numels, const Device& list_device) {
-    if (numels == list_numels && device == list_device) return false;
-    for (auto& plan : free) retired.push_back(std::move(plan));
-    free.clear();
-    numels = list_numels;
-    device = list_device;
-    return true;
-  }
-};
-
-class HistogramPart : public PendingPart {
- public:
-  HistogramPart(std::shared_ptr<PlanPool> pool, std::unique_ptr<HistogramPlan> plan,
-                std::vector<std::string> keys, std::vector<torch::Tensor> tensors)
-      : pool_(std::move(pool)), plan_(std::move(plan)), keys_(std::move(keys)), tensors_(std::move(tensors)) {}
-  ~HistogramPart() override {
-    std::lock_guard<std::mutex> lock(pool_->mutex);
-    --pool_->outstanding;
-    pool_->free.push_back(std::move(plan_));
-  }
-  void resolve(StepRecord& record) override {
-    auto results = plan_->results();
-    tensors_.clear();  // the device work is done; the tensors may go
-    for (std::size_t i = 0; i < results.size(); ++i) {
-      const HistogramResult& r = results[i];
-      if (r.counts.empty()) continue;  // no finite value: nothing to draw
-      HistogramValue h;
-      h.counts = r.counts;
-      h.edges = r.edges;
-      h.num = r.stats.count;
-      h.min = r.stats.min;
-      h.max = r.stats.max;
-      h.sum = r.stats.sum;
-      h.sum_squares = r.stats.sum_squares;
-      record.histograms[keys_[i]] = std::move(h);
-    }
-  }
-
- private:
-  std::shared_ptr<PlanPool> pool_;
-  std::unique_ptr<HistogramPlan> plan_;
-  std::vector<std::string> keys_;
-  std::vector<torch::Tensor> tensors_;  // kept alive until the device has read them
-};
-
-}  // namespace
 
 struct Callback::Impl {
   CallbackOptions options;
@@ -95,8 +35,11 @@ struct Callback::Impl {
   detail::DataType input_type = detail::DataType::Auto, output_type = detail::DataType::Auto;
   bool began = false, ended = false, monitor_warned = false, histogram_skip_warned = false, examples_warned = false;
   int64_t last_step = -1, last_epoch = -1;
-  std::shared_ptr<PlanPool> weight_pool = std::make_shared<PlanPool>();
-  std::shared_ptr<PlanPool> gradient_pool = std::make_shared<PlanPool>();
+  std::shared_ptr<detail::PlanPool> weight_pool, gradient_pool;  // sized by histogram_bins
+  std::unique_ptr<Logger> logger;  // Callback::log
+  // The step rows go to (docs/callback.md#steps): the user's batch step; an epoch row lands on the
+  // last batch step of its epoch, or the next step when no batch came since the previous epoch.
+  std::optional<int64_t> epoch_step;
   std::vector<std::unique_ptr<PendingPart>> pending_gradients;
   std::optional<double> gflops;
 
@@ -109,6 +52,36 @@ struct Callback::Impl {
   void say(const std::string& message) {
     if (options.log) options.log(message);
     else std::cout << "[trainscope] " << message << std::endl;
+  }
+
+  std::shared_ptr<detail::LastScalars> last_scalars;
+  std::unique_ptr<detail::Progress> progress;
+
+  void start_progress() {
+    if (!options.progress.enabled || progress) return;
+    last_scalars = std::make_shared<detail::LastScalars>();
+    run->add_sink(last_scalars);
+    detail::ProgressSettings settings;
+    settings.batches_per_epoch = options.progress.batches_per_epoch;
+    settings.epochs = options.progress.epochs;
+    settings.interval_seconds = options.progress.interval_seconds;
+    bool terminal = !options.log && ::isatty(STDOUT_FILENO);
+    if (!terminal) settings.interval_seconds = std::max(settings.interval_seconds, 1e-9);
+    progress = std::make_unique<detail::Progress>(settings, last_scalars, [this, terminal](const std::string& line, bool transient) {
+      if (!terminal) return say(line);
+      std::cout << "\r[trainscope] " << line << "\033[K" << (transient ? "" : "\n") << std::flush;
+    });
+  }
+
+  void progress_batch(int64_t step, const Metrics& metrics) {
+    if (!progress) return;
+    std::vector<std::string> keys;
+    for (const auto& entry : metrics) keys.push_back(entry.first);
+    progress->batch(step, keys);
+  }
+
+  void progress_epoch(int64_t epoch) {
+    if (progress) progress->epoch_end(epoch);
   }
 
   Run& ensure_run() {
@@ -125,90 +98,37 @@ struct Callback::Impl {
 
   std::string best_key(const std::string& name) const { return *options.log_best_prefix + name; }
 
-  // Histograms of `tensors` enqueued on their device's current stream; nullptr when there is
-  // nothing to log or the writer is too far behind (then this step's histograms are skipped).
-  std::unique_ptr<PendingPart> capture_histograms(const std::shared_ptr<PlanPool>& pool, const std::string& prefix,
+  std::unique_ptr<PendingPart> capture_histograms(const std::shared_ptr<detail::PlanPool>& pool, const std::string& prefix,
                                                   const std::vector<std::pair<std::string, torch::Tensor>>& named) {
-    if (named.empty()) return nullptr;
-    std::vector<TensorView> views;
-    std::vector<std::string> keys;
-    std::vector<torch::Tensor> tensors;
-    std::vector<int64_t> numels;
-    for (const auto& [name, tensor] : named) {
-      auto t = tensor.detach();
-      if (t.is_cuda() && !t.is_contiguous()) t = t.contiguous();  // the CUDA passes read dense memory
-      views.push_back(view_of(t));
-      keys.push_back(prefix + name);
-      numels.push_back(t.numel());
-      tensors.push_back(t);
+    std::vector<std::pair<std::string, torch::Tensor>> keyed;
+    for (const auto& [name, tensor] : named) keyed.emplace_back(prefix + name, tensor);
+    bool skipped = false;
+    auto part = detail::enqueue_histograms(pool, keyed, &skipped);
+    if (skipped && !histogram_skip_warned) {
+      warn("the run's writer is behind; skipping histograms until it catches up");
+      histogram_skip_warned = true;
     }
-    Device device = views.front().device;
-    std::unique_ptr<HistogramPlan> plan;
-    {
-      std::lock_guard<std::mutex> lock(pool->mutex);
-      pool->use_list(numels, device);  // a different list: plans sized for the old one are useless
-      if (!pool->free.empty()) {
-        plan = std::move(pool->free.back());
-        pool->free.pop_back();
-      } else if (pool->outstanding >= kMaxPlansInFlight) {
-        if (!histogram_skip_warned) warn("the run's writer is behind; skipping histograms until it catches up");
-        histogram_skip_warned = true;
-        return nullptr;
-      }
-      ++pool->outstanding;
-    }
-    try {
-      if (!plan) {
-        HistogramOptions histogram_options;
-        histogram_options.bins = options.histogram_bins;
-        plan = std::make_unique<HistogramPlan>(views, histogram_options);
-      }
-      plan->enqueue(views, current_stream(tensors.front().device()));
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(pool->mutex);
-      --pool->outstanding;
-      throw;
-    }
-    return std::make_unique<HistogramPart>(pool, std::move(plan), std::move(keys), std::move(tensors));
+    return part;
   }
 
   // Builds one plan for each histogram list ahead of the first logging step, so that step (which
   // may run inside a captured region) never allocates device or pinned memory. Gradients are
   // expected for every parameter that requires one.
   void prepare_histogram_plans() {
-    if (!module || options.histogram_frequency < 0) return;
-    HistogramOptions histogram_options;
-    histogram_options.bins = options.histogram_bins;
-    auto prepare = [&](const std::shared_ptr<PlanPool>& pool, bool gradients) {
-      std::vector<TensorView> views;
-      std::vector<torch::Tensor> dense;
-      std::vector<int64_t> numels;
-      for (const auto& p : module->named_parameters()) {
-        if (gradients && !p.value().requires_grad()) continue;
-        auto t = p.value().detach();
-        if (t.is_cuda() && !t.is_contiguous()) t = t.contiguous();
-        views.push_back(view_of(t));
-        numels.push_back(t.numel());
-        dense.push_back(t);
-      }
-      if (views.empty()) return;
-      std::lock_guard<std::mutex> lock(pool->mutex);
-      pool->use_list(numels, views.front().device);
-      if (pool->free.empty() && pool->outstanding == 0)
-        pool->free.push_back(std::make_unique<HistogramPlan>(views, histogram_options));
+    if (!module) return;
+    auto prepare = [&](detail::PlanPool& pool, bool gradients) {
+      std::vector<torch::Tensor> tensors;
+      for (const auto& p : module->named_parameters())
+        if (!gradients || p.value().requires_grad()) tensors.push_back(p.value().detach());
+      pool.prepare(tensors);
     };
-    if (options.log_weights) prepare(weight_pool, false);
-    if (options.log_gradients) prepare(gradient_pool, true);
+    if (options.log_weights) prepare(*weight_pool, false);
+    if (options.log_gradients) prepare(*gradient_pool, true);
   }
 
   void release_retired_plans() {
-    for (auto* pool : {&weight_pool, &gradient_pool}) {
-      std::vector<std::unique_ptr<HistogramPlan>> retired;
-      {
-        std::lock_guard<std::mutex> lock((*pool)->mutex);
-        retired.swap((*pool)->retired);
-      }
-    }
+    weight_pool->release_retired();
+    gradient_pool->release_retired();
   }
 
   std::unique_ptr<PendingPart> weight_histograms() {
@@ -376,20 +296,21 @@ struct Callback::Impl {
 
 Callback::Callback(CallbackOptions options, std::shared_ptr<Run> run) : impl_(std::make_unique<Impl>()) {
   if (options.histogram_bins < 1 || options.histogram_bins > kMaxHistogramBins)
-    throw Error("CallbackOptions: histogram_bins: expected 1..512, got " + std::to_string(options.histogram_bins));
+    throw Error("CallbackOptions: histogram_bins: expected 1.." + std::to_string(kMaxHistogramBins) + ", got " +
+                std::to_string(options.histogram_bins));
   if (options.histogram_frequency < 0)
     throw Error("CallbackOptions: histogram_frequency: expected ≥ 0 batches, got " + std::to_string(options.histogram_frequency));
   if (options.log_evaluation_frequency < 0)
     throw Error("CallbackOptions: log_evaluation_frequency: expected ≥ 0 epochs, got " + std::to_string(options.log_evaluation_frequency));
   if (options.monitor.empty()) throw Error("CallbackOptions: monitor: expected a metric name");
-  impl_->input_type = detail::parse_data_type(options.input_type, "input_type");
-  impl_->output_type = detail::parse_data_type(options.output_type, "output_type");
+  impl_->input_type = options.input_type;
+  impl_->output_type = options.output_type;
   if (!options.class_colors.empty()) Palette::from_class_colors(options.class_colors);  // validates now
   impl_->options = std::move(options);
-  std::string warning;
-  impl_->best = detail::BestTracker(detail::resolve_mode(impl_->options.mode, impl_->options.monitor, &warning));
-  if (!warning.empty()) impl_->warn(warning);
+  impl_->best = detail::BestTracker(detail::resolve_mode(impl_->options.mode, impl_->options.monitor));
   impl_->run = std::move(run);
+  impl_->weight_pool = std::make_shared<detail::PlanPool>(impl_->options.histogram_bins);
+  impl_->gradient_pool = std::make_shared<detail::PlanPool>(impl_->options.histogram_bins);
 }
 
 Callback::~Callback() {
@@ -416,6 +337,13 @@ void Callback::set_params(const std::map<std::string, ConfigValue>& params) {
 
 Run& Callback::run() { return impl_->ensure_run(); }
 
+int64_t Callback::log(const LogValues& values, std::optional<int64_t> step, std::optional<bool> commit) {
+  Impl& s = *impl_;
+  s.ensure_run();
+  if (!s.logger) s.logger = std::make_unique<Logger>(s.run, [&s](const std::string& m) { s.warn(m); });
+  return s.logger->log(values, step, commit);
+}
+
 void Callback::on_train_begin() {
   Impl& s = *impl_;
   Run& run = s.ensure_run();
@@ -425,6 +353,8 @@ void Callback::on_train_begin() {
   std::map<std::string, ConfigValue> config = s.params;
   config["trainscope.monitor"] = o.monitor;
   config["trainscope.mode"] = std::string(s.best.mode() == detail::Mode::Max ? "max" : "min");
+  config["trainscope.input_type"] = std::string(to_string(o.input_type));
+  config["trainscope.output_type"] = std::string(to_string(o.output_type));
   config["trainscope.log_batch_frequency"] = int64_t(o.log_batch_frequency);
   config["trainscope.histogram_frequency"] = int64_t(o.histogram_frequency);
   run.set_config(config);
@@ -432,6 +362,7 @@ void Callback::on_train_begin() {
   if (s.module && o.save_graph) run.write_graph(module_graph_json(*s.module));
   if (s.module && o.compute_flops) run.set_summary("GFLOPs", get_flops());
   s.prepare_histogram_plans();
+  s.start_progress();
   s.say("run " + run.directory() +
         (o.tensorboard ? "; TensorBoard: tensorboard --logdir " + tensorboard_log_dir(run.directory()) : ""));
 }
@@ -445,20 +376,24 @@ void Callback::after_backward() {
 
 void Callback::on_batch_end(int64_t step, const Metrics& metrics) {
   Impl& s = *impl_;
+  Run& run = s.ensure_run();
+  if (step < 0) throw Error("Callback::on_batch_end: step: expected the global batch step ≥ 0, got " + std::to_string(step));
   s.last_step = step;
+  s.epoch_step = step;
   if (s.options.log_batch_frequency == 0) s.accumulate_batch_metrics(metrics);
   bool metrics_due = detail::batch_is_due(step + 1, s.options.log_batch_frequency);
   bool histograms_due = detail::batch_is_due(step + 1, s.options.histogram_frequency) &&
                         s.module && (s.options.log_weights || !s.pending_gradients.empty());
+  s.progress_batch(step, metrics);
   if (!metrics_due && !histograms_due) return;
   StepRecord record;
   std::vector<std::unique_ptr<PendingPart>> parts;
-  record.scalars["batch"] = static_cast<double>(step);
   if (metrics_due) s.add_metrics(metrics, record, parts);
   if (histograms_due && s.options.log_weights) s.attach(parts, s.weight_histograms());
   for (auto& part : s.pending_gradients) parts.push_back(std::move(part));
   s.pending_gradients.clear();
-  s.ensure_run().commit(std::move(record), std::move(parts));
+  // At the user's step; the row stays open so the epoch row of the same step merges into it.
+  run.log(std::move(record), std::move(parts), step);
 }
 
 void Callback::on_epoch_end(int64_t epoch, const Metrics& metrics) {
@@ -494,7 +429,16 @@ void Callback::on_epoch_end(int64_t epoch, const Metrics& metrics) {
   s.pending_gradients.clear();
   bool evaluation = o.log_evaluation && detail::evaluation_is_due(epoch + 1, o.log_evaluation_frequency);
   s.add_validation_media(o.predictions > 0, evaluation, parts);
-  run.commit(std::move(record), std::move(parts));
+  if (s.epoch_step && *s.epoch_step >= run.next_step()) {
+    run.log(std::move(record), std::move(parts), s.epoch_step);
+  } else if (s.epoch_step) {
+    // That step is written already (a flush): the epoch row joins the next row instead.
+    run.log(std::move(record), std::move(parts), std::nullopt, false);
+  } else {
+    run.log(std::move(record), std::move(parts));  // no batch since the last epoch: the next step
+  }
+  s.epoch_step.reset();  // the next epoch row without batches goes to the next step
+  s.progress_epoch(epoch);
   s.release_retired_plans();
 }
 
@@ -508,7 +452,7 @@ void Callback::on_train_end() {
   if (o.log_evaluation && o.log_evaluation_frequency == 0) s.add_validation_media(false, true, parts);
   for (auto& part : s.pending_gradients) parts.push_back(std::move(part));
   s.pending_gradients.clear();
-  if (!parts.empty()) run.commit(StepRecord{}, std::move(parts));
+  if (!parts.empty()) run.log(StepRecord{}, std::move(parts));  // the step after the last
   if (s.owns_run) run.finish();
   else run.flush();
   std::string end = "finished " + run.directory();

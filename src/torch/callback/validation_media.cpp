@@ -1,4 +1,4 @@
-#include "torch/validation_media.h"
+#include "torch/callback/validation_media.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "torch/resume_best.h"
+#include "torch/callback/resume_best.h"
 
 #include <cmath>
 

@@ -10,10 +10,10 @@
 #   trainscope_layer(<name> SOURCES <files...> [SEES <lower layers...>] [KERNELS])
 #
 # The public headers owned by each layer: common owns the top-level ones (error.h, device.h,
-# tensor_view.h, cpu_executor.h); the others own include/trainscope/<layer>/.
+# tensor_view.h, cpu_executor.h, limits.h); the others own include/trainscope/<layer>/.
 
 set(TRAINSCOPE_LAYER_VIEWS "${PROJECT_BINARY_DIR}/layer-views")
-set(_ts_common_public_headers error.h device.h tensor_view.h cpu_executor.h)
+set(_ts_common_public_headers error.h device.h tensor_view.h cpu_executor.h limits.h)
 
 # Makes <view>/<layer> and <view>/trainscope/... links for one visible layer.
 function(_trainscope_link_layer view layer)

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/check.h"
+#include "dtype_dispatch.h"  // kernels/
 #include "histogram_math.h"  // kernels/
 #include "ops/histogram_cpu.h"
 

@@ -6,7 +6,7 @@
 #include "run/file_io.h"
 #include "run/sha256.h"
 #include "trainscope/error.h"
-#include "trainscope/ops/histogram.h"
+#include "trainscope/limits.h"
 #include "trainscope/run/run.h"
 
 namespace trainscope::detail {

@@ -12,12 +12,10 @@
 #include <vector>
 
 #include "trainscope/device.h"
+#include "trainscope/limits.h"
 #include "trainscope/tensor_view.h"
 
 namespace trainscope {
-
-constexpr int kDefaultHistogramBins = 64;
-constexpr int kMaxHistogramBins = 512;
 
 struct TensorStats {
   int64_t count = 0;  // finite values

@@ -9,12 +9,14 @@
 #include <variant>
 #include <vector>
 
+#include "trainscope/limits.h"
+
 namespace trainscope {
 
 // A histogram as logged: B counts over B+1 edges (docs/ops.md#histograms), with the statistics of the finite
 // values that TensorBoard's HistogramProto also carries.
 struct HistogramValue {
-  std::vector<int64_t> counts;  // B ≤ kMaxHistogramBins (512, trainscope/ops/histogram.h)
+  std::vector<int64_t> counts;  // B ≤ kMaxHistogramBins (trainscope/limits.h)
   std::vector<double> edges;    // B + 1, ascending
   int64_t num = 0;              // finite values
   double min = 0, max = 0, sum = 0, sum_squares = 0;

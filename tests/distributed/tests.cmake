@@ -1,0 +1,12 @@
+# Distributed training on c10d (docs/distributed.md): Gloo over loopback with 2 and 4 processes,
+# created in Python and passed to trainscope through a torch extension built (once) in the build
+# tree. The script's watchdog turns a hang into a failure well before the ctest timeout.
+if(TARGET trainscope_torch AND TRAINSCOPE_PYTHON)
+  add_test(NAME distributed_gloo
+    COMMAND ${TRAINSCOPE_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/distributed_test.py
+      --source-dir ${PROJECT_SOURCE_DIR} --build-dir ${PROJECT_BINARY_DIR} --worlds 2,4)
+  set_tests_properties(distributed_gloo PROPERTIES
+    LABELS torch-integration
+    TIMEOUT 280
+    ENVIRONMENT "MAX_JOBS=2;OMP_NUM_THREADS=1;TRAINSCOPE_NUM_THREADS=1")
+endif()

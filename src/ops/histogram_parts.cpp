@@ -140,7 +140,7 @@ void histogram_pass2(const std::vector<TensorView>& tensors, const std::vector<H
   for (const auto& t : tensors) index.emplace_back(t);
   std::mutex merge;
   parallel_for(static_cast<int64_t>(chunks.size()), 1, [&](int64_t b, int64_t e) {
-    std::vector<uint64_t> hist(std::size_t(bins));
+    std::vector<uint64_t> hist(static_cast<std::size_t>(bins), 0);
     for (int64_t c = b; c < e; ++c) {
       const hm::HistogramChunk& k = chunks[std::size_t(c)];
       const std::size_t t = std::size_t(k.tensor);

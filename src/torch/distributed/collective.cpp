@@ -34,9 +34,11 @@ void wait(const c10::intrusive_ptr<::c10d::Work>& work, const DistributedOptions
   try {
     work->wait(options.timeout);
   } catch (const std::exception& e) {
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);  // its what() carries a backtrace
     std::ostringstream os;
     os << op << ": collective failed on rank " << rank(options) << " of " << world_size(options)
-       << " (a rank died, threw before reaching this call, or the timeout expired): " << e.what();
+       << " (a rank died, threw before reaching this call, or the timeout expired): "
+       << (c10_error ? c10_error->what_without_backtrace() : e.what());
     throw Error(os.str());
   }
 }
@@ -113,19 +115,25 @@ void agree(const DistributedOptions& options, const char* op, Call call, int64_t
     const int r = failed.front();
     const int64_t n = std::clamp<int64_t>(word(r, 5), 0, kErrorBytes);
     std::string text(reinterpret_cast<const char*>(g + int64_t(r) * kHeaderWords + kFixedWords), std::size_t(n));
+    const std::string prefix = std::string(op) + ": ";
+    if (text.compare(0, prefix.size(), prefix) == 0) text.erase(0, prefix.size());  // named once
     os << op << ": failed on rank " << r;
     if (failed.size() > 1) os << " (and " << failed.size() - 1 << " other rank" << (failed.size() > 2 ? "s" : "") << ")";
     os << ": " << text;
     throw Error(os.str());
   }
   for (int r = 1; r < world; ++r) {
-    if (word(r, 2) != word(0, 2) || word(r, 3) != word(0, 3) || word(r, 4) != word(0, 4)) {
-      os << op << ": ranks disagree on the call: rank 0 has " << word(0, 2) << " names (parameter " << word(0, 3)
-         << "), rank " << r << " has " << word(r, 2) << " (parameter " << word(r, 3)
-         << ")" << (word(r, 2) == word(0, 2) && word(r, 3) == word(0, 3) ? " with different names or reductions" : "")
-         << "; every rank must pass the same names in the same order";
-      throw Error(os.str());
+    if (word(r, 2) == word(0, 2) && word(r, 3) == word(0, 3) && word(r, 4) == word(0, 4)) continue;
+    os << op << ": ranks disagree: ";
+    if (word(r, 2) != word(0, 2)) {
+      os << "rank 0 passes " << word(0, 2) << " names, rank " << r << " passes " << word(r, 2);
+    } else if (word(r, 3) != word(0, 3)) {
+      os << "rank 0 asks for " << word(0, 3) << " bins, rank " << r << " for " << word(r, 3);
+    } else {
+      os << "rank " << r << " passes other names, sharded flags or reductions than rank 0";
     }
+    os << " (every rank must pass the same names in the same order)";
+    throw Error(os.str());
   }
 }
 

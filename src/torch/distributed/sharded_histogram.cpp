@@ -121,15 +121,15 @@ std::vector<std::optional<HistogramResult>> distributed_histograms(
   for (int64_t i = 0; i < s; ++i) pack(local[std::size_t(i)], words.data_ptr<int64_t>() + i * kPass1Words);
   const c10::Device device = dd::collective_device(options, c10::Device(c10::kCPU));
   const torch::Tensor gathered = dd::all_gather(options, kOp, words.to(device)).cpu().contiguous();
-  std::vector<HistogramPass1> global(std::size_t(s));
+  std::vector<HistogramPass1> global(static_cast<std::size_t>(s));
   for (int64_t r = 0; r < gathered.size(0); ++r)
     for (int64_t i = 0; i < s; ++i)
       detail::merge_pass1(global[std::size_t(i)], unpack(gathered[r].data_ptr<int64_t>() + i * kPass1Words));
 
   // Pass 2: the global edges on every shard; counts (exact as doubles below 2^53) and the centred
   // squares summed in one all-reduce.
-  std::vector<uint64_t> counts(std::size_t(s) * std::size_t(bins));
-  std::vector<double> centered(std::size_t(s));
+  std::vector<uint64_t> counts(static_cast<std::size_t>(s * bins));
+  std::vector<double> centered(static_cast<std::size_t>(s));
   detail::histogram_pass2(views, global, bins, counts.data(), centered.data());
   torch::Tensor sums = torch::empty({s * (bins + 1)}, torch::kDouble);
   double* p = sums.data_ptr<double>();

@@ -402,6 +402,17 @@ def check_main(ext, world, got, tmp):
     check(sum(rows[0]["weights"]["values"]) == 10 * world, f"logged histogram {rows[0]['weights']}")
 
 
+def check_no_group(ext):
+    """Without a group: the single-process op and the metrics as given."""
+    import torch
+    x = torch.randn(1000, generator=torch.Generator().manual_seed(5))
+    got = ext.histograms(None, ["x", "y"], [x, x[:10]], ["x"], BINS, 0)
+    check(same_values(got, ext.reference([x, x[:10]], BINS)), "no group: histograms differ from the op")
+    m = ext.reduce_metrics(None, {"loss": torch.tensor(0.25), "n": torch.tensor([3])}, {"n": "sum"}, 0)
+    check({k: v.item() for k, v in m.items()} == {"loss": 0.25, "n": 3.0}, f"no group: metrics {m}")
+    check(ext.rank(None) == 0, "no group: rank 0")
+
+
 def check_failure(world, got, scenario, limit_s):
     r0 = got[0]
     print(f"[distributed] {scenario}: after {r0['seconds']:.1f} s: {r0['error']}", flush=True)
@@ -420,6 +431,7 @@ def main():
     ext_dir = build_extension(os.path.abspath(args.source_dir), os.path.abspath(args.build_dir))
     print(f"[distributed] extension ready: {time.monotonic() - t0:.1f} s", flush=True)
     ext = import_extension(ext_dir)
+    check_no_group(ext)
     for world in [int(w) for w in args.worlds.split(",")]:
         got, tmp = launch("main", world, ext_dir)
         check_main(ext, world, got, tmp)

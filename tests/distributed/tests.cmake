@@ -10,3 +10,15 @@ if(TARGET trainscope_torch AND TRAINSCOPE_PYTHON)
     TIMEOUT 280
     ENVIRONMENT "MAX_JOBS=2;OMP_NUM_THREADS=1;TRAINSCOPE_NUM_THREADS=1")
 endif()
+
+# The data-parallel example: 2 Gloo ranks, one run directory (rank 0's) with its checkpoint.
+if(TARGET trainscope_torch AND TRAINSCOPE_PYTHON)
+  set(ddp_root ${CMAKE_CURRENT_BINARY_DIR}/ddp-example-runs)
+  add_test(NAME example_ddp_classifier
+    COMMAND ${TRAINSCOPE_PYTHON} ${PROJECT_SOURCE_DIR}/examples/ddp_classifier.py
+      --build-dir ${PROJECT_BINARY_DIR} --world 2 --epochs 2 --root ${ddp_root} --check)
+  set_tests_properties(example_ddp_classifier PROPERTIES
+    LABELS torch-integration
+    TIMEOUT 280
+    ENVIRONMENT "MAX_JOBS=2;OMP_NUM_THREADS=1;TRAINSCOPE_NUM_THREADS=1")
+endif()

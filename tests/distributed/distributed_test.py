@@ -215,7 +215,7 @@ def scenario_straggler(ext, group, rank, world, tmp):
     """Rank 1 never makes the call (it threw elsewhere, say): rank 0 must fail within the timeout."""
     import torch
     if rank == 1:
-        time.sleep(12)
+        time.sleep(6)  # past rank 0's 2 s timeout, still connected
         return {}
     t0 = time.monotonic()
     try:
@@ -437,6 +437,7 @@ def main():
         check_main(ext, world, got, tmp)
     got, _ = launch("straggler", 2, ext_dir)
     check_failure(2, got, "straggler", 10)
+    check("timed out" in got[0]["error"], "straggler: the 2 s timeout should have ended the wait")
     got, _ = launch("death", 2, ext_dir, expect_ranks=1)
     check_failure(2, got, "death", 15)
     print(f"[distributed] all passed in {time.monotonic() - t0:.1f} s", flush=True)

@@ -34,11 +34,14 @@ struct DistributedOptions {
   std::function<bool(const std::string& name)> is_sharded;
   // Reduction of a metric across ranks; Mean (of the ranks' values, unweighted) when not listed.
   std::map<std::string, Reduce> reduce;
-  // Wait limit of each collective; zero: the group's own timeout.
+  // Wait limit of each collective; zero: the group's own timeout. On NCCL it is handed to c10d's
+  // watchdog (the host does not wait for the collective either way).
   std::chrono::milliseconds timeout{0};
-  // Exchange the agreement header before each data collective. On NCCL the header is read on the
-  // host (one synchronisation per call); false keeps metric reduction free of host syncs, and a
-  // disagreement then surfaces as the group's timeout instead of a named error.
+  // Exchange the agreement header before the data collectives (the same setting on every rank).
+  // On NCCL the header is read on the host (one synchronisation per call); false keeps metric
+  // reduction free of host syncs and leaves a histogram call of replicated tensors without any
+  // collective, but a bad input on one rank then surfaces on the others as the timeout instead of
+  // a named error.
   bool check_agreement = true;
 };
 

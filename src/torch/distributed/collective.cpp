@@ -31,8 +31,12 @@ std::string call_name(int64_t call) {
 // Waits for `work` and turns a backend failure (a peer that closed its connection, a timeout)
 // into an Error; the group is unusable afterwards (docs/distributed.md#failures).
 void wait(const c10::intrusive_ptr<::c10d::Work>& work, const DistributedOptions& options, const char* op) {
+  // NCCL: wait() only makes the current stream wait for the collective's stream, unless given a
+  // timeout, which blocks the host; its timeout is enforced by c10d's watchdog from the op's
+  // options instead (set in all_gather / all_reduce_sum).
+  const bool nccl = options.group->getBackendType() == ::c10d::ProcessGroup::BackendType::NCCL;
   try {
-    work->wait(options.timeout);
+    work->wait(nccl ? std::chrono::milliseconds(0) : options.timeout);  // 0: no host-side limit
   } catch (const std::exception& e) {
     const auto* c10_error = dynamic_cast<const c10::Error*>(&e);  // its what() carries a backtrace
     std::ostringstream os;

@@ -112,7 +112,11 @@ std::vector<std::optional<HistogramResult>> distributed_histograms(
   } catch (const std::exception& e) {
     error = e.what();
   }
-  dd::agree(options, kOp, dd::Call::Histograms, static_cast<int64_t>(n), bins, fingerprint.value(), error);
+  if (options.check_agreement) {
+    dd::agree(options, kOp, dd::Call::Histograms, static_cast<int64_t>(n), bins, fingerprint.value(), error);
+  } else if (!error.empty()) {
+    throw Error(error);  // unannounced: the others wait for the timeout (docs/distributed.md#failures)
+  }
   if (shard_index.empty()) return out;
 
   // Pass 1: gather every rank's statistics, merge them in rank order (identical on every rank).

@@ -1,6 +1,9 @@
 # Distributed training on c10d (docs/distributed.md): Gloo over loopback with 2 and 4 processes,
 # created in Python and passed to trainscope through a torch extension built (once) in the build
 # tree. The script's watchdog turns a hang into a failure well before the ctest timeout.
+# The op's two passes split for sharded tensors, against the op itself (no torch, no processes).
+trainscope_add_test(histogram_parts_test SOURCES distributed/histogram_parts_test.cpp)
+
 if(TARGET trainscope_torch AND TRAINSCOPE_PYTHON)
   add_test(NAME distributed_gloo
     COMMAND ${TRAINSCOPE_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/distributed_test.py

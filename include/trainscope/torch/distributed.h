@@ -51,7 +51,7 @@ int world_size(const DistributedOptions& options);        // 1 without a group
 inline bool is_rank0(const DistributedOptions& options) { return rank(options) == 0; }
 
 // Each metric (a scalar tensor on any device, or a one-element tensor) reduced across ranks by
-// its Reduce, with one packed collective: the ranks' values are gathered and reduced in rank
+// its Reduce, with one packed data collective (after the agreement header): the ranks' values are gathered and reduced in rank
 // order, so every rank gets bit-identical results. The results are float64 scalar tensors on the
 // collective's device (the metrics' CUDA device for NCCL, stream-ordered; else the CPU).
 std::map<std::string, torch::Tensor> reduce_metrics(const DistributedOptions& options,

@@ -174,6 +174,8 @@ def scenario_main(ext, group, rank, world, tmp):
     }
     reduce = {"samples": "sum", "worst": "max", "best": "min"}
     out["metrics"] = {k: v.item() for k, v in ext.reduce_metrics(group, metrics, reduce, 0).items()}
+    # Without the agreement header (the host-sync-free form for NCCL): the same values.
+    out["metrics_unchecked"] = {k: v.item() for k, v in ext.reduce_metrics(group, metrics, reduce, 0, False).items()}
 
     # Best tracking on the reduced monitored value; locally every rank would decide differently.
     local = [1.0 + 0.3 * math.sin(e * (rank + 1)) - 0.05 * e for e in range(8)]
@@ -349,6 +351,7 @@ def check_main(ext, world, got, tmp):
     }
     for r in range(world):
         check(got[r]["metrics"] == got[0]["metrics"], f"rank {r} metrics differ from rank 0")
+        check(got[r]["metrics_unchecked"] == got[0]["metrics"], f"rank {r}: check_agreement=False changed the values")
         for k, v in expect.items():
             check(close(got[r]["metrics"][k], v, 1e-15), f"metric {k}: {got[r]['metrics'][k]} != {v}")
         check(got[r]["after_errors"] == sum(range(world)), "group unusable after agreed errors")

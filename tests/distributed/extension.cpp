@@ -76,8 +76,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   });
 
   m.def("reduce_metrics", [](py::object group, const std::map<std::string, torch::Tensor>& metrics,
-                             const std::map<std::string, std::string>& reduce, int64_t timeout_ms) {
+                             const std::map<std::string, std::string>& reduce, int64_t timeout_ms,
+                             bool check_agreement) {
     ts::DistributedOptions o = options_of(group, {}, timeout_ms);
+    o.check_agreement = check_agreement;
     for (const auto& [name, how] : reduce) {
       o.reduce[name] = how == "sum" ? ts::Reduce::Sum : how == "min" ? ts::Reduce::Min
                        : how == "max" ? ts::Reduce::Max : ts::Reduce::Mean;
@@ -88,7 +90,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       r = guarded([&] { return ts::reduce_metrics(o, metrics); });
     }
     return r;
-  });
+  }, py::arg("group"), py::arg("metrics"), py::arg("reduce"), py::arg("timeout_ms"), py::arg("check_agreement") = true);
 
   // Best tracking as the callback does it, fed the reduced monitored value: per epoch, whether it
   // improved.

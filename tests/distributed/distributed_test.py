@@ -35,7 +35,8 @@ def build_extension(source_dir, build_dir):
     cpp_extension.load(
         name=EXT_NAME,
         sources=[os.path.join(source_dir, "tests", "distributed", "extension.cpp")],
-        extra_include_paths=[os.path.join(source_dir, "include"), os.path.join(source_dir, "src")],
+        # src/torch too: "callback/policy.h" (the Callback's best tracking) lives in src/ or src/torch/.
+        extra_include_paths=[os.path.join(source_dir, d) for d in ("include", "src", "src/torch")],
         extra_cflags=["-O1", "-std=c++17"],
         extra_ldflags=ldflags,
         build_directory=ext_dir,

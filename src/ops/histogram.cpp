@@ -8,6 +8,7 @@
 #include "dtype_dispatch.h"  // kernels/
 #include "histogram_math.h"  // kernels/
 #include "ops/histogram_cpu.h"
+#include "ops/histogram_parts.h"
 
 #ifdef TRAINSCOPE_WITH_CUDA
 #include "histogram.h"  // kernels/
@@ -65,7 +66,11 @@ std::vector<kernels::HistogramTensor> device_table(const std::vector<TensorView>
 }
 #endif
 
-HistogramResult decode(const hm::TensorAccumulators& a, const unsigned long long* counts, int bins) {
+}  // namespace
+
+// Also decodes the sharded histograms of src/ops/histogram_parts.cpp.
+HistogramResult detail::decode_histogram(const hm::TensorAccumulators& a, const unsigned long long* counts,
+                                         int bins) {
   HistogramResult r;
   TensorStats& s = r.stats;
   s.count = static_cast<int64_t>(a.count);
@@ -98,8 +103,6 @@ HistogramResult decode(const hm::TensorAccumulators& a, const unsigned long long
   r.edges.back() = hi;
   return r;
 }
-
-}  // namespace
 
 struct HistogramPlan::Impl {
   Device device;
@@ -209,7 +212,7 @@ std::vector<HistogramResult> HistogramPlan::results() const {
   std::vector<HistogramResult> out;
   out.reserve(p.numels.size());
   for (std::size_t i = 0; i < p.numels.size(); ++i) {
-    out.push_back(decode(acc[i], counts + i * std::size_t(p.bins), p.bins));
+    out.push_back(detail::decode_histogram(acc[i], counts + i * std::size_t(p.bins), p.bins));
   }
   return out;
 }

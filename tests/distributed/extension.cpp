@@ -1,0 +1,133 @@
+// Python bindings of trainscope/torch/distributed.h for the distributed tests: the process group
+// is created in Python (torch.distributed, Gloo) and handed over as the c10d object it wraps.
+#include <torch/extension.h>
+
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+
+#include "callback/policy.h"
+#include "trainscope/run/run.h"
+#include "trainscope/torch/distributed.h"
+
+namespace py = pybind11;
+namespace ts = trainscope;
+
+namespace {
+
+ts::DistributedOptions options_of(py::object group, const std::vector<std::string>& sharded, int64_t timeout_ms) {
+  ts::DistributedOptions o;
+  if (!group.is_none()) o.group = py::cast<c10::intrusive_ptr<::c10d::ProcessGroup>>(group);
+  o.sharded = {sharded.begin(), sharded.end()};
+  o.timeout = std::chrono::milliseconds(timeout_ms);
+  return o;
+}
+
+py::dict to_dict(const ts::HistogramResult& r) {
+  py::dict d;
+  d["counts"] = r.counts;
+  d["edges"] = r.edges;
+  d["count"] = r.stats.count;
+  d["nan_count"] = r.stats.nan_count;
+  d["pos_inf_count"] = r.stats.pos_inf_count;
+  d["neg_inf_count"] = r.stats.neg_inf_count;
+  d["sum"] = r.stats.sum;
+  d["sum_squares"] = r.stats.sum_squares;
+  d["min"] = r.stats.min;
+  d["max"] = r.stats.max;
+  d["mean"] = r.stats.mean;
+  d["std"] = r.stats.std;
+  return d;
+}
+
+// trainscope::Error → RuntimeError with the same text (what the tests compare across ranks).
+template <typename F>
+auto guarded(F&& f) {
+  try {
+    return f();
+  } catch (const ts::Error& e) {
+    throw std::runtime_error(std::string("trainscope::Error: ") + e.what());
+  }
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("rank", [](py::object group) { return ts::rank(options_of(group, {}, 0)); });
+
+  m.def("histograms", [](py::object group, const std::vector<std::string>& names, const std::vector<torch::Tensor>& tensors,
+                         const std::vector<std::string>& sharded, int bins, int64_t timeout_ms) {
+    const ts::DistributedOptions o = options_of(group, sharded, timeout_ms);
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (std::size_t i = 0; i < names.size() && i < tensors.size(); ++i) named.emplace_back(names[i], tensors[i]);
+    std::vector<std::optional<ts::HistogramResult>> r;
+    {
+      py::gil_scoped_release release;  // the collectives may wait
+      r = guarded([&] { return ts::distributed_histograms(o, named, {bins}); });
+    }
+    py::list out;
+    for (const auto& h : r) out.append(h ? py::object(to_dict(*h)) : py::object(py::none()));
+    return out;
+  });
+
+  // The single-process op: the reference for the sharded histograms.
+  m.def("reference", [](const std::vector<torch::Tensor>& tensors, int bins) {
+    py::list out;
+    for (const auto& r : guarded([&] { return ts::histograms(tensors, {bins}); })) out.append(to_dict(r));
+    return out;
+  });
+
+  m.def("reduce_metrics", [](py::object group, const std::map<std::string, torch::Tensor>& metrics,
+                             const std::map<std::string, std::string>& reduce, int64_t timeout_ms,
+                             bool check_agreement) {
+    ts::DistributedOptions o = options_of(group, {}, timeout_ms);
+    o.check_agreement = check_agreement;
+    for (const auto& [name, how] : reduce) {
+      o.reduce[name] = how == "sum" ? ts::Reduce::Sum : how == "min" ? ts::Reduce::Min
+                       : how == "max" ? ts::Reduce::Max : ts::Reduce::Mean;
+    }
+    std::map<std::string, torch::Tensor> r;
+    {
+      py::gil_scoped_release release;
+      r = guarded([&] { return ts::reduce_metrics(o, metrics); });
+    }
+    return r;
+  }, py::arg("group"), py::arg("metrics"), py::arg("reduce"), py::arg("timeout_ms"), py::arg("check_agreement") = true);
+
+  // Best tracking as the callback does it, fed the reduced monitored value: per epoch, whether it
+  // improved.
+  m.def("best_decisions", [](py::object group, const std::string& monitor, const std::vector<double>& values,
+                             const std::string& mode) {
+    const ts::DistributedOptions o = options_of(group, {}, 0);
+    ts::detail::BestTracker best(mode == "max" ? ts::detail::Mode::Max : ts::detail::Mode::Min);
+    std::vector<bool> improved;
+    py::gil_scoped_release release;
+    for (std::size_t e = 0; e < values.size(); ++e)
+      improved.push_back(best.update(guarded([&] { return ts::reduce_value(o, monitor, values[e]); }), int64_t(e)));
+    return improved;
+  });
+
+  // What the callback does per logged step: reduce on every rank, write on rank 0 only. Returns
+  // the run directory on rank 0, "" elsewhere.
+  m.def("log_step", [](py::object group, const std::string& root, const std::string& run_id,
+                       const std::map<std::string, torch::Tensor>& metrics, const std::string& histogram_name,
+                       const torch::Tensor& shard) {
+    const ts::DistributedOptions o = options_of(group, {histogram_name}, 0);
+    py::gil_scoped_release release;
+    return guarded([&] {
+      const auto reduced = ts::reduce_metrics(o, metrics);
+      const auto hist = ts::distributed_histograms(o, {{histogram_name, shard}});
+      if (!ts::is_rank0(o)) return std::string();
+      ts::RunOptions ro;
+      ro.root = root;
+      ro.run_id = run_id;
+      ts::Run run(ro);
+      ts::StepRecord record;
+      for (const auto& [name, t] : reduced) record.scalars[name] = t.item<double>();
+      const ts::HistogramResult& h = *hist.front();
+      record.histograms[histogram_name] = {h.counts, h.edges, h.stats.count, h.stats.min, h.stats.max, h.stats.sum,
+                                           h.stats.sum_squares};
+      run.commit(std::move(record));
+      run.finish();
+      return run.directory();
+    });
+  });
+}

@@ -1,8 +1,9 @@
 // Data-parallel training on a c10d process group (docs/distributed.md): every rank trains the
 // same model on its own shard of synthetic two-class data, gradients are averaged with one
-// all-reduce per step, and trainscope reduces the metrics, histograms the replicated weights once
-// (rank 0) and a sharded activation exactly across ranks, and takes the best-model decision on
-// the reduced validation accuracy. Only rank 0 writes the run directory and the checkpoint.
+// all-reduce per step, and trainscope's Callback (CallbackOptions::distributed) reduces the
+// metrics, histograms the replicated weights once (rank 0), takes the best-model decision on the
+// reduced validation accuracy, and a sharded activation is histogrammed exactly across ranks.
+// Only rank 0 writes the run directory and the checkpoint.
 //
 // libtorch ships no Gloo headers, so the process group comes from Python: ddp_classifier.py
 // spawns the ranks, creates the group with torch.distributed and calls train() below (this file
@@ -11,10 +12,11 @@
 
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
-#include <cmath>
+#include <iostream>
 #include <memory>
+#include <optional>
 
-#include <trainscope/run/run.h>
+#include <trainscope/torch/callback.h>
 #include <trainscope/torch/distributed.h>
 
 namespace py = pybind11;
@@ -63,10 +65,6 @@ void average_gradients(::c10d::ProcessGroup& group, Net& model) {
   }
 }
 
-ts::HistogramValue value_of(const ts::HistogramResult& h) {
-  return {h.counts, h.edges, h.stats.count, h.stats.min, h.stats.max, h.stats.sum, h.stats.sum_squares};
-}
-
 py::dict train(py::object group_object, const std::string& root, const std::string& run_id, int epochs) {
   ts::DistributedOptions dist;
   dist.group = py::cast<c10::intrusive_ptr<::c10d::ProcessGroup>>(group_object);
@@ -82,69 +80,66 @@ py::dict train(py::object group_object, const std::string& root, const std::stri
   auto [x, y] = make_data(512 + 64 * rank, 100 + rank);  // uneven shards
   auto [val_x, val_y] = make_data(256, 200 + rank);
 
-  std::unique_ptr<ts::Run> run;  // rank 0 alone writes
-  if (ts::is_rank0(dist)) {
-    ts::RunOptions options;
-    options.root = root;
-    options.run_id = run_id;
-    run = std::make_unique<ts::Run>(options);
-    run->set_config({{"world_size", int64_t(ts::world_size(dist))}, {"epochs", int64_t(epochs)}});
-  }
-
+  // The Callback under the group: metrics reduced across ranks, the best-model decision taken on
+  // the reduced val_acc (the same on every rank), rank 0 alone writes the run and checkpoint.
   constexpr int64_t kBatch = 32;
-  double best = -1;
+  ts::CallbackOptions options;
+  options.monitor = "val_acc";
+  options.log_weights = true;          // replicated (DDP): histogrammed once, on rank 0
+  options.log_gradients = true;
+  options.histogram_frequency = 4;
+  options.log_batch_frequency = 4;
+  options.predictions = 0;             // vectors → labels: no image to show
+  options.run.root = root;
+  options.run.run_id = run_id;
+  options.distributed = dist;
+  options.log = [rank](const std::string& line) {
+    if (rank == 0) std::cout << "[trainscope] " << line << std::endl;
+  };
+  ts::Callback callback(options);
+  callback.set_model(model);
+  callback.set_optimizer(&optimizer);
+  callback.set_params({{"world_size", int64_t(ts::world_size(dist))}, {"epochs", int64_t(epochs)}});
+  callback.on_train_begin();
+
   std::vector<bool> improved;
-  for (int epoch = 0; epoch < epochs; ++epoch) {
+  std::optional<double> best;
+  for (int64_t epoch = 0, global_step = 0; epoch < epochs; ++epoch) {
     model->train();
-    for (int64_t start = 0, step = 0; start + kBatch <= 512; start += kBatch, ++step) {  // same count on every rank
+    for (int64_t start = 0, step = 0; start + kBatch <= 512; start += kBatch, ++step, ++global_step) {  // same count on every rank
       auto xb = x.slice(0, start, start + kBatch), yb = y.slice(0, start, start + kBatch);
       optimizer.zero_grad();
       auto hidden = model->hidden(xb);
       auto loss = torch::cross_entropy_loss(model->fc2->forward(hidden), yb);
       loss.backward();
       average_gradients(*dist.group, *model);
+      callback.after_backward();
       optimizer.step();
+      callback.on_batch_end(global_step, {{"loss", loss.detach()}, {"samples", double(kBatch)}});
       if (step % 4 != 0) continue;
-      // Collectives: every rank, same order.
-      auto metrics = ts::reduce_metrics(dist, {{"loss", loss.detach()}, {"samples", torch::scalar_tensor(double(kBatch))}});
-      auto hists = ts::distributed_histograms(
-          dist, {{"parameters/fc1.weight", model->fc1->weight.detach()}, {"activations/hidden", hidden.detach()}});
-      if (!run) continue;
-      ts::StepRecord record;
-      for (const auto& [name, value] : metrics) record.scalars[name] = value.item<double>();
-      record.scalars["epoch"] = epoch;
-      if (hists[0]) record.histograms["parameters/fc1.weight"] = value_of(*hists[0]);
-      if (hists[1] && !hists[1]->counts.empty()) record.histograms["activations/hidden"] = value_of(*hists[1]);
-      run->commit(std::move(record));
+      // A tensor sharded across ranks (here each rank's activations): exact histogram of the whole.
+      auto hists = ts::distributed_histograms(dist, {{"activations/hidden", hidden.detach()}});
+      if (hists[0] && !hists[0]->counts.empty()) {
+        const ts::HistogramResult& h = *hists[0];
+        callback.log({{"activations/hidden", ts::HistogramValue{h.counts, h.edges, h.stats.count, h.stats.min,
+                                                                h.stats.max, h.stats.sum, h.stats.sum_squares}}},
+                     global_step);  // rank 0 logs; the other ranks' call does nothing
+      }
     }
-    // The monitored value is reduced first: every rank takes the same decision.
     torch::NoGradGuard no_grad;
     model->eval();
-    const double local_acc = (model->forward(val_x).argmax(1) == val_y).to(torch::kDouble).mean().item<double>();
-    const double val_acc = ts::reduce_value(dist, "val_acc", local_acc);
-    improved.push_back(val_acc > best);
-    if (val_acc > best) {
-      best = val_acc;
-      if (run) torch::save(std::static_pointer_cast<torch::nn::Module>(model), run->path("checkpoints/model-best.pt"));
-    }
-    if (run) {
-      ts::StepRecord record;
-      record.scalars["val_acc"] = val_acc;
-      record.scalars["epoch"] = epoch;
-      run->commit(std::move(record));
-      run->set_summary("best_val_acc", best);
-    }
+    auto val_acc = (model->forward(val_x).argmax(1) == val_y).to(torch::kDouble).mean();
+    callback.on_epoch_end(epoch, {{"val_acc", val_acc}});  // this rank's accuracy; reduced inside
+    improved.push_back(callback.best() != best);
+    best = callback.best();
   }
-  std::string directory;
-  if (run) {
-    run->finish();
-    directory = run->directory();
-  }
+  callback.on_train_end();
+  const std::string directory = ts::is_rank0(dist) ? callback.run().directory() : std::string();
   py::gil_scoped_acquire acquire;
   py::dict out;
   out["rank"] = rank;
   out["run_dir"] = directory;
-  out["best"] = best;
+  out["best"] = best.value_or(-1.0);
   out["improved"] = improved;
   return out;
 }

@@ -17,19 +17,8 @@ class HistogramPart : public PendingPart {
   void resolve(StepRecord& record) override {
     auto results = plan_->results();
     tensors_.clear();  // the device work is done; the tensors may go
-    for (std::size_t i = 0; i < results.size(); ++i) {
-      const HistogramResult& r = results[i];
-      if (r.counts.empty()) continue;  // no finite value: nothing to draw
-      HistogramValue h;
-      h.counts = r.counts;
-      h.edges = r.edges;
-      h.num = r.stats.count;
-      h.min = r.stats.min;
-      h.max = r.stats.max;
-      h.sum = r.stats.sum;
-      h.sum_squares = r.stats.sum_squares;
-      record.histograms[keys_[i]] = std::move(h);
-    }
+    for (std::size_t i = 0; i < results.size(); ++i)
+      if (auto h = histogram_value(results[i])) record.histograms[keys_[i]] = std::move(*h);
   }
 
  private:
@@ -46,6 +35,19 @@ HistogramOptions options_of(int bins) {
 }
 
 }  // namespace
+
+std::optional<HistogramValue> histogram_value(const HistogramResult& r) {
+  if (r.counts.empty()) return std::nullopt;  // no finite value: nothing to draw
+  HistogramValue h;
+  h.counts = r.counts;
+  h.edges = r.edges;
+  h.num = r.stats.count;
+  h.min = r.stats.min;
+  h.max = r.stats.max;
+  h.sum = r.stats.sum;
+  h.sum_squares = r.stats.sum_squares;
+  return h;
+}
 
 bool PlanPool::use_list(const std::vector<int64_t>& list_numels, const Device& list_device) {
   if (numels == list_numels && device == list_device) return false;

@@ -4,6 +4,7 @@
 // the logger's Histogram values (docs/callback.md#no-host-synchronisation).
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,9 @@ struct PlanPool {
   void prepare(const std::vector<torch::Tensor>& tensors);
   void release_retired();
 };
+
+// A histogram result as the run records it (HistogramValue), or nullopt when it has no finite value.
+std::optional<HistogramValue> histogram_value(const HistogramResult& result);
 
 // Enqueues histograms of `named` (key, tensor) on their device's current stream. Returns nullptr
 // when the pool has kMaxPlansInFlight plans out (the writer is behind): `*skipped` is then set.

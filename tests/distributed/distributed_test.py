@@ -210,7 +210,7 @@ def scenario_main(ext, group, rank, world, tmp):
 
     # Only rank 0 writes the run directory.
     root = os.path.join(tmp, "runs")
-    out["run_dir"] = ext.log_step(group, root, "", {"loss": torch.tensor(float(rank))}, "weights", torch.arange(10.0) + 10 * rank)
+    out["run_dir"], out["best"] = ext.callback_epoch(group, root, torch.arange(10.0) + 10 * rank, float(rank), 0.5 + 0.1 * rank)
     return out
 
 
@@ -391,7 +391,9 @@ def check_main(ext, world, got, tmp):
     for r in range(world):
         check(got[r]["error_seconds"] < 10, f"rank {r}: agreed errors took {got[r]['error_seconds']:.1f} s")
 
-    # Only rank 0 wrote: one run directory, with the reduced metric and the sharded histogram.
+    # The Callback under the group: only rank 0 wrote one run directory, with the reduced metrics,
+    # the sharded parameter's histogram of every rank's shard, and the best of the reduced val_acc,
+    # which every rank's callback holds.
     import json
     root = os.path.join(tmp, "runs")
     dirs = os.listdir(root)
@@ -401,9 +403,18 @@ def check_main(ext, world, got, tmp):
         check(got[r]["run_dir"] == "", f"rank {r} opened a run")
     with open(os.path.join(root, dirs[0], "history.jsonl")) as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    check(len(rows) == 1, f"history rows {rows}")
+    check(len(rows) == 1, f"history rows {rows}")  # the epoch row merges into the batch row of step 0
     check(close(rows[0]["loss"], sum(range(world)) / world, 1e-15), f"logged loss {rows[0]['loss']}")
-    check(sum(rows[0]["weights"]["values"]) == 10 * world, f"logged histogram {rows[0]['weights']}")
+    mean_acc = sum(0.5 + 0.1 * r for r in range(world)) / world
+    check(close(rows[0]["val_acc"], mean_acc, 1e-12), f"logged val_acc {rows[0]['val_acc']}")
+    hist = rows[0]["parameters/weight"]
+    check(sum(hist["values"]) == 10 * world, f"logged histogram {hist}")
+    check(hist["bins"][0] == 0 and hist["bins"][-1] == 10 * world - 1, f"histogram range {hist['bins'][0]}..{hist['bins'][-1]}")
+    with open(os.path.join(root, dirs[0], "summary.json")) as f:
+        summary = json.load(f)
+    check(close(summary["best_val_acc"], mean_acc, 1e-12), f"summary best_val_acc {summary.get('best_val_acc')}")
+    for r in range(world):
+        check(close(got[r]["best"], mean_acc, 1e-12), f"rank {r}: best {got[r]['best']}")
 
 
 def check_no_group(ext):

@@ -5,6 +5,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include "callback/policy.h"
+#include "trainscope/torch/callback.h"
 #include "trainscope/run/run.h"
 #include "trainscope/torch/distributed.h"
 
@@ -105,29 +106,35 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     return improved;
   });
 
-  // What the callback does per logged step: reduce on every rank, write on rank 0 only. Returns
-  // the run directory on rank 0, "" elsewhere.
-  m.def("log_step", [](py::object group, const std::string& root, const std::string& run_id,
-                       const std::map<std::string, torch::Tensor>& metrics, const std::string& histogram_name,
-                       const torch::Tensor& shard) {
-    const ts::DistributedOptions o = options_of(group, {histogram_name}, 0);
+  // The Callback under the group (CallbackOptions::distributed): one batch and one epoch with
+  // this rank's loss, val_acc and parameter shard "weight" (declared sharded). Returns (the run
+  // directory on rank 0 or "", the best value this rank's callback holds).
+  m.def("callback_epoch", [](py::object group, const std::string& root, const torch::Tensor& weight_shard,
+                             double loss, double val_acc) {
+    const ts::DistributedOptions o = options_of(group, {"weight"}, 0);
     py::gil_scoped_release release;
     return guarded([&] {
-      const auto reduced = ts::reduce_metrics(o, metrics);
-      const auto hist = ts::distributed_histograms(o, {{histogram_name, shard}});
-      if (!ts::is_rank0(o)) return std::string();
-      ts::RunOptions ro;
-      ro.root = root;
-      ro.run_id = run_id;
-      ts::Run run(ro);
-      ts::StepRecord record;
-      for (const auto& [name, t] : reduced) record.scalars[name] = t.item<double>();
-      const ts::HistogramResult& h = *hist.front();
-      record.histograms[histogram_name] = {h.counts, h.edges, h.stats.count, h.stats.min, h.stats.max, h.stats.sum,
-                                           h.stats.sum_squares};
-      run.commit(std::move(record));
-      run.finish();
-      return run.directory();
+      auto module = std::make_shared<torch::nn::Module>();
+      module->register_parameter("weight", weight_shard.clone());
+      ts::CallbackOptions co;
+      co.monitor = "val_acc";
+      co.log_weights = true;
+      co.histogram_frequency = 1;
+      co.log_batch_frequency = 1;
+      co.save_graph = false;
+      co.tensorboard = false;
+      co.predictions = 0;
+      co.run.root = root;
+      co.distributed = o;
+      co.log = [](const std::string&) {};
+      ts::Callback callback(co);
+      callback.set_model(module, [](const torch::Tensor& x) { return x; });
+      callback.on_train_begin();
+      callback.on_batch_end(0, {{"loss", torch::scalar_tensor(loss)}});
+      callback.on_epoch_end(0, {{"val_acc", val_acc}});
+      callback.on_train_end();
+      const std::string directory = ts::is_rank0(o) ? callback.run().directory() : std::string();
+      return std::make_pair(directory, callback.best().value_or(-1.0));
     });
   });
 }

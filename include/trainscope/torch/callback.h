@@ -25,6 +25,7 @@
 #include "trainscope/sinks/tensorboard.h"
 #include "trainscope/torch.h"
 #include "trainscope/torch/callback_types.h"
+#include "trainscope/torch/distributed.h"
 #include "trainscope/torch/log.h"
 
 namespace trainscope {
@@ -94,6 +95,11 @@ struct CallbackOptions {
   bool compute_flops = false;         // summary "GFLOPs" of one forward pass
   torch::Tensor flops_input;          // the forward pass's input; default: one validation example
   RunOptions run;                     // where and how the run directory is written
+  // Data-parallel or sharded training (docs/distributed.md): with a process group, metrics are
+  // reduced across ranks before logging and best tracking (every rank takes the same decision),
+  // sharded parameters' histograms are computed across ranks, and only rank 0 writes the run
+  // directory, checkpoints and TensorBoard files. Every rank calls every hook at the same steps.
+  DistributedOptions distributed;
   bool tensorboard = true;            // also write TensorBoard event files to <run>/tb/
   TensorBoardOptions tensorboard_options;
   std::function<void(const std::string&)> warn;  // default: stderr

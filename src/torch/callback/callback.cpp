@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "torch/callback/policy.h"
+#include "torch/callback/rank_hooks.h"
 #include "torch/histogram_pool.h"
 #include "torch/host_copy.h"
 #include "torch/callback/progress.h"
@@ -84,7 +85,14 @@ struct Callback::Impl {
     if (progress) progress->epoch_end(epoch);
   }
 
+  // Rank 0 writes; the other ranks of a process group take part in the collectives only.
+  bool rank0() const { return is_rank0(options.distributed); }
+
   Run& ensure_run() {
+    if (!rank0())
+      throw Error("Callback: rank " + std::to_string(rank(options.distributed)) + " of " +
+                  std::to_string(world_size(options.distributed)) +
+                  " has no run: rank 0 writes the run directory (docs/distributed.md)");
     if (!run) {
       run = std::make_shared<Run>(options.run);
       owns_run = true;
@@ -116,10 +124,12 @@ struct Callback::Impl {
   // expected for every parameter that requires one.
   void prepare_histogram_plans() {
     if (!module) return;
+    if (!rank0()) return;  // replicated tensors are histogrammed on rank 0 only
     auto prepare = [&](detail::PlanPool& pool, bool gradients) {
       std::vector<torch::Tensor> tensors;
       for (const auto& p : module->named_parameters())
-        if (!gradients || p.value().requires_grad()) tensors.push_back(p.value().detach());
+        if ((!gradients || p.value().requires_grad()) && !detail::is_sharded_tensor(options.distributed, p.key()))
+          tensors.push_back(p.value().detach());
       pool.prepare(tensors);
     };
     if (options.log_weights) prepare(*weight_pool, false);
@@ -131,17 +141,25 @@ struct Callback::Impl {
     gradient_pool->release_retired();
   }
 
-  std::unique_ptr<PendingPart> weight_histograms() {
-    std::vector<std::pair<std::string, torch::Tensor>> named;
-    for (const auto& p : module->named_parameters()) named.emplace_back(p.key(), p.value());
-    return capture_histograms(weight_pool, "parameters/", named);
+  // Sharded tensors across ranks (a collective on every rank), replicated ones on rank 0 only.
+  void histograms(const std::shared_ptr<detail::PlanPool>& pool, const std::string& prefix,
+                  const detail::NamedTensors& named, std::vector<std::unique_ptr<PendingPart>>& parts) {
+    auto [sharded, replicated] = detail::split_sharded(options.distributed, named);
+    attach(parts, detail::sharded_histograms(options.distributed, prefix, sharded, options.histogram_bins));
+    if (rank0()) attach(parts, capture_histograms(pool, prefix, replicated));
   }
 
-  std::unique_ptr<PendingPart> gradient_histograms() {
-    std::vector<std::pair<std::string, torch::Tensor>> named;
+  void weight_histograms(std::vector<std::unique_ptr<PendingPart>>& parts) {
+    detail::NamedTensors named;
+    for (const auto& p : module->named_parameters()) named.emplace_back(p.key(), p.value());
+    histograms(weight_pool, "parameters/", named, parts);
+  }
+
+  void gradient_histograms(std::vector<std::unique_ptr<PendingPart>>& parts) {
+    detail::NamedTensors named;
     for (const auto& p : module->named_parameters())
       if (p.value().grad().defined()) named.emplace_back(p.key(), p.value().grad());
-    return capture_histograms(gradient_pool, "gradients/", named);
+    histograms(gradient_pool, "gradients/", named, parts);
   }
 
   static void check_metric(const std::string& key, const Metric& metric) {
@@ -332,13 +350,14 @@ void Callback::set_optimizer(torch::optim::Optimizer* optimizer) { impl_->optimi
 
 void Callback::set_params(const std::map<std::string, ConfigValue>& params) {
   for (const auto& [key, value] : params) impl_->params[key] = value;
-  if (impl_->began) impl_->run->set_config(params);
+  if (impl_->began && impl_->run) impl_->run->set_config(params);
 }
 
 Run& Callback::run() { return impl_->ensure_run(); }
 
 int64_t Callback::log(const LogValues& values, std::optional<int64_t> step, std::optional<bool> commit) {
   Impl& s = *impl_;
+  if (!s.rank0()) return -1;  // rank 0 logs (reduce values first: trainscope::reduce_metrics)
   s.ensure_run();
   if (!s.logger) s.logger = std::make_unique<Logger>(s.run, [&s](const std::string& m) { s.warn(m); });
   return s.logger->log(values, step, commit);
@@ -346,9 +365,10 @@ int64_t Callback::log(const LogValues& values, std::optional<int64_t> step, std:
 
 void Callback::on_train_begin() {
   Impl& s = *impl_;
-  Run& run = s.ensure_run();
   s.began = true;
   s.ended = false;
+  if (!s.rank0()) return;
+  Run& run = s.ensure_run();
   const CallbackOptions& o = s.options;
   std::map<std::string, ConfigValue> config = s.params;
   config["trainscope.monitor"] = o.monitor;
@@ -371,12 +391,11 @@ void Callback::after_backward() {
   Impl& s = *impl_;
   if (!s.module || !s.options.log_gradients || s.options.histogram_frequency <= 0) return;
   if (!detail::batch_is_due(s.last_step + 2, s.options.histogram_frequency)) return;  // batch in progress: last_step + 1
-  s.attach(s.pending_gradients, s.gradient_histograms());
+  s.gradient_histograms(s.pending_gradients);
 }
 
 void Callback::on_batch_end(int64_t step, const Metrics& metrics) {
   Impl& s = *impl_;
-  Run& run = s.ensure_run();
   if (step < 0) throw Error("Callback::on_batch_end: step: expected the global batch step ≥ 0, got " + std::to_string(step));
   s.last_step = step;
   s.epoch_step = step;
@@ -388,45 +407,61 @@ void Callback::on_batch_end(int64_t step, const Metrics& metrics) {
   if (!metrics_due && !histograms_due) return;
   StepRecord record;
   std::vector<std::unique_ptr<PendingPart>> parts;
-  if (metrics_due) s.add_metrics(metrics, record, parts);
-  if (histograms_due && s.options.log_weights) s.attach(parts, s.weight_histograms());
+  // Under a group a bad metric is checked inside the reduction, where every rank learns of it.
+  if (metrics_due) {
+    Metrics reduced = detail::reduce_across_ranks(s.options.distributed, metrics);
+    if (s.rank0()) s.add_metrics(reduced, record, parts);
+  }
+  if (histograms_due && s.options.log_weights) s.weight_histograms(parts);
   for (auto& part : s.pending_gradients) parts.push_back(std::move(part));
   s.pending_gradients.clear();
+  if (!s.rank0()) return;
   // At the user's step; the row stays open so the epoch row of the same step merges into it.
-  run.log(std::move(record), std::move(parts), step);
+  s.ensure_run().log(std::move(record), std::move(parts), step);
 }
 
-void Callback::on_epoch_end(int64_t epoch, const Metrics& metrics) {
+void Callback::on_epoch_end(int64_t epoch, const Metrics& local_metrics) {
   Impl& s = *impl_;
-  Run& run = s.ensure_run();
   const CallbackOptions& o = s.options;
   s.last_epoch = epoch;
   StepRecord record;
   std::vector<std::unique_ptr<PendingPart>> parts;
   record.scalars["epoch"] = static_cast<double>(epoch);
-  s.add_metrics(metrics, record, parts);
-  s.add_metrics(s.take_batch_averages(metrics), record, parts);
+  // The epoch metrics and the batch averages, reduced across ranks in one collective.
+  Metrics metrics = local_metrics;
+  for (auto& [key, average] : s.take_batch_averages(local_metrics)) metrics.emplace(key, average);
+  metrics = detail::reduce_across_ranks(o.distributed, metrics);
+  if (s.rank0()) {
+    s.ensure_run();
+    s.add_metrics(metrics, record, parts);
+  }
 
   auto monitored = metrics.find(o.monitor);
   if (monitored == metrics.end()) {
     if (!s.monitor_warned) s.warn("monitored metric '" + o.monitor + "' is not among the epoch metrics; no best tracking");
     s.monitor_warned = true;
   } else {
-    double value = monitored->second.read();  // the one blocking read: the checkpoint decision needs it
-    if (s.best.update(value, epoch)) {
+    // The one blocking read: the checkpoint decision needs it. Reduced, so every rank decides alike.
+    double value = monitored->second.read();
+    if (s.best.update(value, epoch) && s.rank0()) {
       s.save_best(epoch, value);
       if (o.log_best_prefix) {
-        run.set_summary(s.best_key(o.monitor), value);
-        run.set_summary(s.best_key("epoch"), epoch);
+        s.run->set_summary(s.best_key(o.monitor), value);
+        s.run->set_summary(s.best_key("epoch"), epoch);
       }
     }
   }
   if (s.module && o.histogram_frequency == 0) {
-    if (o.log_weights) s.attach(parts, s.weight_histograms());
-    if (o.log_gradients) s.attach(parts, s.gradient_histograms());  // the last batch's, if still there
+    if (o.log_weights) s.weight_histograms(parts);
+    if (o.log_gradients) s.gradient_histograms(parts);  // the last batch's, if still there
   }
   for (auto& part : s.pending_gradients) parts.push_back(std::move(part));
   s.pending_gradients.clear();
+  if (!s.rank0()) {
+    s.epoch_step.reset();
+    return;
+  }
+  Run& run = s.ensure_run();
   bool evaluation = o.log_evaluation && detail::evaluation_is_due(epoch + 1, o.log_evaluation_frequency);
   s.add_validation_media(o.predictions > 0, evaluation, parts);
   if (s.epoch_step && *s.epoch_step >= run.next_step()) {
@@ -446,6 +481,7 @@ void Callback::on_train_end() {
   Impl& s = *impl_;
   if (s.ended) return;
   s.ended = true;
+  if (!s.rank0()) return;
   Run& run = s.ensure_run();
   const CallbackOptions& o = s.options;
   std::vector<std::unique_ptr<PendingPart>> parts;

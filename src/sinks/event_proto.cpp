@@ -22,7 +22,7 @@ constexpr int kHistoMin = 1, kHistoMax = 2, kHistoNum = 3, kHistoSum = 4, kHisto
 constexpr int kImageHeight = 1, kImageWidth = 2, kImageColorspace = 3, kImageEncoded = 4;
 // tensorboard.SummaryMetadata and its PluginData
 constexpr int kMetadataPluginData = 1, kMetadataDataClass = 4;
-constexpr int kPluginDataName = 1;
+constexpr int kPluginDataName = 1, kPluginDataContent = 2;
 constexpr uint64_t kDataClassTensor = 2;
 // tensorboard.TensorProto
 constexpr int kTensorDtype = 1, kTensorShape = 2, kTensorStringVal = 8;
@@ -97,6 +97,18 @@ void SummaryBuilder::add_text(std::string_view tag, std::string_view text) {
   ProtoWriter v;
   v.add_bytes(kValueTag, tag);
   v.add_message(kValueTensor, tensor);
+  v.add_message(kValueMetadata, metadata);
+  add_value(v);
+}
+
+void SummaryBuilder::add_plugin_content(std::string_view tag, std::string_view plugin_name, std::string_view content) {
+  ProtoWriter plugin_data;
+  plugin_data.add_bytes(kPluginDataName, plugin_name);
+  plugin_data.add_bytes(kPluginDataContent, content);
+  ProtoWriter metadata;
+  metadata.add_message(kMetadataPluginData, plugin_data);
+  ProtoWriter v;
+  v.add_bytes(kValueTag, tag);
   v.add_message(kValueMetadata, metadata);
   add_value(v);
 }

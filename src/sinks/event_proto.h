@@ -31,6 +31,9 @@ class SummaryBuilder {
                  const std::vector<uint8_t>& png);
   // Summary.Value{tag, metadata: text plugin, tensor: scalar DT_STRING}: rendered as markdown.
   void add_text(std::string_view tag, std::string_view text);
+  // Summary.Value{tag, metadata: {plugin_data: {plugin_name, content}}} and no value: the form of
+  // the HParams plugin's summaries (sinks/hparams_proto.h).
+  void add_plugin_content(std::string_view tag, std::string_view plugin_name, std::string_view content);
 
   bool empty() const { return values_ == 0; }
   const ProtoWriter& message() const { return summary_; }

@@ -9,6 +9,7 @@
 #include "run/png_codec.h"
 #include "sinks/event_file.h"
 #include "sinks/event_proto.h"
+#include "sinks/hparams_proto.h"
 #include "sinks/markdown.h"
 #include "trainscope/error.h"
 
@@ -80,6 +81,13 @@ struct TensorBoardSink::Impl {
   std::optional<int64_t> last_step;       // last step written by this sink
   std::optional<Clock::time_point> oldest_unflushed;
   std::string flush_error;                // from the background flush, thrown on the next call
+  struct PendingHparams {
+    std::map<std::string, TableCell> values;
+    std::vector<std::string> metric_tags;
+    std::string group_name;
+  };
+  std::optional<PendingHparams> hparams;  // set, not yet written
+  bool hparams_written = false;           // a session end is due at close
   bool closing = false;
   std::thread flusher;
 
@@ -161,6 +169,16 @@ void TensorBoardSink::write(const CommittedStep& step) {
     if (!s.prior.files.empty() && !s.prior.has_session_start) s.file->append(start);
     s.file->append(start);
   }
+  if (s.hparams) {
+    detail::SummaryBuilder hparams;
+    hparams.add_plugin_content(detail::kHparamsExperimentTag, detail::kHparamsPluginName,
+                               detail::encode_hparams_experiment(s.hparams->values, s.hparams->metric_tags, wall_time));
+    hparams.add_plugin_content(detail::kHparamsSessionStartTag, detail::kHparamsPluginName,
+                               detail::encode_hparams_session_start(s.hparams->values, s.hparams->group_name, wall_time));
+    s.file->append(detail::encode_summary_event(wall_time, step.step, hparams));
+    s.hparams.reset();
+    s.hparams_written = true;
+  }
   if (!summary.empty()) s.file->append(detail::encode_summary_event(wall_time, step.step, summary));
   s.last_step = step.step;
 
@@ -170,6 +188,12 @@ void TensorBoardSink::write(const CommittedStep& step) {
     s.oldest_unflushed = Clock::now();
     s.wake_flusher.notify_one();
   }
+}
+
+void TensorBoardSink::set_hparams(std::map<std::string, TableCell> hparams, std::vector<std::string> metric_tags,
+                                  std::string group_name) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->hparams = Impl::PendingHparams{std::move(hparams), std::move(metric_tags), std::move(group_name)};
 }
 
 void TensorBoardSink::flush() {
@@ -188,6 +212,13 @@ void TensorBoardSink::close() {
   if (s.flusher.joinable()) s.flusher.join();
   std::lock_guard<std::mutex> lock(s.mutex);
   s.oldest_unflushed.reset();
+  if (s.hparams_written && s.file->is_open() && s.last_step) {  // the HParams tab marks the session done
+    detail::SummaryBuilder end;
+    end.add_plugin_content(detail::kHparamsSessionEndTag, detail::kHparamsPluginName,
+                           detail::encode_hparams_session_end(now_seconds()));
+    s.file->append(detail::encode_summary_event(now_seconds(), *s.last_step, end));
+    s.hparams_written = false;
+  }
   s.file->close();  // writes what an earlier failed flush left, then syncs
   s.throw_flush_error_locked();
 }

@@ -278,5 +278,52 @@ TEST_F(TensorBoardReader, TruncatedLastRecordAndResumeWithPurge) {
   EXPECT_TENSORBOARD_READS(log_dir(), resumed_as_read);
 }
 
+// set_hparams → the HParams tab: TensorBoard's accumulator and the hparams plugin's parsers find
+// the experiment (hparam names and types, the metric), this session's values and its end.
+TEST_F(TensorBoardReader, HparamsReachTheHparamsPlugin) {
+  {
+    TensorBoardSink sink(log_dir().string());
+    sink.set_hparams({{"lr", 0.1}, {"optimizer", std::string("sgd")}, {"batch_norm", true},
+                      {"layers", int64_t(3)}, {"unset", std::monostate{}}},
+                     {"val_acc"}, "sweep-1");
+    for (int64_t step = 0; step < 3; ++step) {
+      StepRecord record;
+      record.scalars["val_acc"] = 0.5 + 0.1 * double(step);
+      sink.write(committed(step, record));
+    }
+    sink.close();
+  }
+  json doc = {{"hparams", {{"lr", 0.1}, {"optimizer", "sgd"}, {"batch_norm", true}, {"layers", 3}}},
+              {"metrics", {"val_acc"}}, {"group", "sweep-1"}};
+  const auto run = [&](const json& want) {
+    const fs::path path = root_ / "expected.json";
+    std::ofstream(path) << want.dump();
+    const char* python = std::getenv("TRAINSCOPE_PYTHON");
+    const char* source = std::getenv("TRAINSCOPE_SOURCE_DIR");
+    if (!python || !*python) python = TRAINSCOPE_CONFIGURED_PYTHON;
+    if (!source || !*source) source = TRAINSCOPE_CONFIGURED_SOURCE_DIR;
+    const std::string command = std::string("\"") + python + "\" \"" + source + "/tests/tboard/check_hparams.py\" \"" +
+                                log_dir().string() + "\" \"" + path.string() + "\" 2>&1";
+    CheckResult result;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (!pipe) return result;
+    std::array<char, 4096> buffer;
+    size_t n;
+    while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+    const int status = ::pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return result;
+  };
+  const CheckResult as_given = run(doc);
+  EXPECT_EQ(as_given.exit_code, 0) << as_given.output;
+  std::cout << as_given.output;
+  // The checker tells a different value apart (it is not blind to what was written).
+  json other = doc;
+  other["hparams"]["lr"] = 0.2;
+  const CheckResult different = run(other);
+  EXPECT_NE(different.exit_code, 0) << different.output;
+  EXPECT_NE(different.output.find("session hparams"), std::string::npos) << different.output;
+}
+
 }  // namespace
 }  // namespace trainscope

@@ -10,6 +10,7 @@
 //                  captions as a markdown table under the text tag <key>/captions
 //   texts       -> text (markdown)
 //   tables      -> text, as a markdown table
+//   set_hparams -> the HParams plugin (experiment, session start; session end at close)
 //
 // Sessions and resuming: each sink writes a new file, and its first step is preceded by a
 // SessionLog START at that step. When the directory already holds event files (a resumed run),
@@ -18,9 +19,11 @@
 // crash is tolerated, by TensorBoard and by this sink.
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "trainscope/run/record.h"
 
@@ -51,6 +54,12 @@ class TensorBoardSink final : public Sink {
   // not, a malformed value (histogram edges, table rows, image size), a closed sink, or a write or
   // flush error of the background flush.
   void write(const CommittedStep& step) override;
+  // Hyperparameters and the metrics that judge them, for TensorBoard's HParams tab: written with
+  // the next step (the plugin's experiment and session start), and the session end at close().
+  // Thread-safe: may be called while the run's writer thread writes. A later call replaces what
+  // an earlier one gave, if that was not written yet. Empty cells are left out.
+  void set_hparams(std::map<std::string, TableCell> hparams, std::vector<std::string> metric_tags,
+                   std::string group_name = {});
   // Hands everything written so far to the file.
   void flush() override;
   // Flushes, syncs the file to disk and closes it; later writes throw. Idempotent.

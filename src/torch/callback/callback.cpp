@@ -85,6 +85,13 @@ struct Callback::Impl {
     if (progress) progress->epoch_end(epoch);
   }
 
+  std::shared_ptr<TensorBoardSink> tensorboard;  // the sink this callback made, if any
+
+  // set_params → TensorBoard's HParams tab, judged by the monitored metric.
+  void share_hparams() {
+    if (tensorboard && !params.empty()) tensorboard->set_hparams(params, {options.monitor});
+  }
+
   // Rank 0 writes; the other ranks of a process group take part in the collectives only.
   bool rank0() const { return is_rank0(options.distributed); }
 
@@ -97,8 +104,8 @@ struct Callback::Impl {
       run = std::make_shared<Run>(options.run);
       owns_run = true;
       if (options.tensorboard) {
-        run->add_sink(std::make_shared<TensorBoardSink>(tensorboard_log_dir(run->directory()),
-                                                        options.tensorboard_options));
+        tensorboard = std::make_shared<TensorBoardSink>(tensorboard_log_dir(run->directory()), options.tensorboard_options);
+        run->add_sink(tensorboard);
       }
     }
     return *run;
@@ -350,7 +357,10 @@ void Callback::set_optimizer(torch::optim::Optimizer* optimizer) { impl_->optimi
 
 void Callback::set_params(const std::map<std::string, ConfigValue>& params) {
   for (const auto& [key, value] : params) impl_->params[key] = value;
-  if (impl_->began && impl_->run) impl_->run->set_config(params);
+  if (impl_->began && impl_->run) {
+    impl_->run->set_config(params);
+    impl_->share_hparams();
+  }
 }
 
 Run& Callback::run() { return impl_->ensure_run(); }
@@ -378,6 +388,7 @@ void Callback::on_train_begin() {
   config["trainscope.log_batch_frequency"] = int64_t(o.log_batch_frequency);
   config["trainscope.histogram_frequency"] = int64_t(o.histogram_frequency);
   run.set_config(config);
+  s.share_hparams();
   if (!s.best.best() && run.resumed()) detail::restore_best(run, o, s.best);  // continues from its best
   if (s.module && o.save_graph) run.write_graph(module_graph_json(*s.module));
   if (s.module && o.compute_flops) run.set_summary("GFLOPs", get_flops());

@@ -7,7 +7,7 @@
 #include <cstdio>
 
 #include "callback/helpers.h"
-#include "common/png.h"
+#include "run/png_codec.h"
 #include "run/file_io.h"
 #include "trainscope/error.h"
 #include "trainscope/sinks/tensorboard.h"

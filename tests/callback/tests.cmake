@@ -5,3 +5,5 @@ trainscope_add_test(callback_test TORCH SOURCES callback/callback_test.cpp callb
                     LIBS nlohmann_json::nlohmann_json)
 trainscope_add_test(callback_gpu_test TORCH GPU SOURCES callback/callback_gpu_test.cpp
                     LIBS nlohmann_json::nlohmann_json)
+trainscope_add_test(logger_gpu_test TORCH GPU SOURCES callback/logger_gpu_test.cpp
+                    LIBS nlohmann_json::nlohmann_json)

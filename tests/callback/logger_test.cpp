@@ -9,6 +9,7 @@
 #include "callback/helpers.h"
 #include "run/png_codec.h"
 #include "run/file_io.h"
+#include "support/expect_error.h"
 #include "trainscope/error.h"
 #include "trainscope/sinks/tensorboard.h"
 #include "trainscope/torch/callback.h"
@@ -51,15 +52,7 @@ std::vector<uint8_t> png_pixels(const fs::path& dir, const json& value) {
   return detail::decode_png(std::vector<uint8_t>(bytes.begin(), bytes.end())).pixels;
 }
 
-// One message holds every one of `needles`.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected trainscope::Error mentioning " << needles.front();
-  } catch (const Error& e) {
-    for (const auto& needle : needles) EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+using test_support::expect_error;
 
 TEST(Logger, EveryValueKindMatchesHistoryAndTensorBoard) {
   auto dir = testing::fresh_run_dir("logger_kinds");

@@ -11,6 +11,8 @@
 
 #include "run/file_io.h"
 #include "trainscope/error.h"
+#include "run/helpers.h"
+#include "support/expect_error.h"
 #include "trainscope/run/run.h"
 
 namespace trainscope {
@@ -19,29 +21,10 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("trainscope_log_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return test_support::fresh_dir("log_test", name); }
+using test_support::history_of;
 
-std::vector<json> history_of(const fs::path& dir) {
-  std::ifstream in(dir / "history.jsonl");
-  std::vector<json> rows;
-  for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
-  return rows;
-}
-
-// fn throws Error whose message holds every one of `needles`.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected trainscope::Error mentioning " << needles.front();
-  } catch (const Error& e) {
-    for (const auto& needle : needles) EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+using test_support::expect_error;
 
 RunOptions options_for(const fs::path& dir) {
   RunOptions options;

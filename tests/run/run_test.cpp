@@ -12,6 +12,7 @@
 #include "run/file_io.h"
 #include "run/sha256.h"
 #include "trainscope/error.h"
+#include "run/helpers.h"
 #include "trainscope/run/run.h"
 
 namespace trainscope {
@@ -20,19 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("trainscope_run_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
-  return dir;
-}
-
-std::vector<json> history_of(const fs::path& dir) {
-  std::ifstream in(dir / "history.jsonl");
-  std::vector<json> rows;
-  for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
-  return rows;
-}
+fs::path fresh_dir(const std::string& name) { return test_support::fresh_dir("run_test", name); }
+using test_support::history_of;
 
 json summary_of(const fs::path& dir) { return json::parse(detail::read_file((dir / "summary.json").string())); }
 

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "trainscope/error.h"
 
@@ -16,6 +17,16 @@ inline void expect_error(const std::function<void()>& fn, const std::string& nee
     ADD_FAILURE() << "expected trainscope::Error mentioning " << needle;
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+// The same, with a message that mentions every one of `needles`.
+inline void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected trainscope::Error mentioning " << needles.front();
+  } catch (const Error& e) {
+    for (const auto& needle : needles) EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
   }
 }
 

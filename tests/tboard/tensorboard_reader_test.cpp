@@ -57,8 +57,8 @@ struct CheckResult {
   std::string output;
 };
 
-// Runs tests/tboard/<script> on `log_dir` with the expectations.
-CheckResult run_checker(const char* script, const fs::path& log_dir, const Expected& expected) {
+// Runs tests/tboard/<script> on `log_dir` with the expectations `doc` (as JSON).
+CheckResult run_checker(const char* script, const fs::path& log_dir, const json& doc) {
   const char* python = std::getenv("TRAINSCOPE_PYTHON");
   const char* source = std::getenv("TRAINSCOPE_SOURCE_DIR");
   if (!python || !*python) python = TRAINSCOPE_CONFIGURED_PYTHON;
@@ -69,7 +69,7 @@ CheckResult run_checker(const char* script, const fs::path& log_dir, const Expec
     return result;
   }
   const fs::path expected_path = log_dir.parent_path() / "expected.json";
-  std::ofstream(expected_path) << expected.doc().dump();
+  std::ofstream(expected_path) << doc.dump();
   const std::string command = std::string("\"") + python + "\" \"" + source +
                               "/tests/tboard/" + script + "\" \"" + log_dir.string() + "\" \"" +
                               expected_path.string() + "\" 2>&1";
@@ -84,6 +84,9 @@ CheckResult run_checker(const char* script, const fs::path& log_dir, const Expec
   const int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+CheckResult run_checker(const char* script, const fs::path& log_dir, const Expected& expected) {
+  return run_checker(script, log_dir, expected.doc());
 }
 
 // TensorBoard's readers (check_events.py) find exactly the expected values in log_dir.
@@ -295,25 +298,7 @@ TEST_F(TensorBoardReader, HparamsReachTheHparamsPlugin) {
   }
   json doc = {{"hparams", {{"lr", 0.1}, {"optimizer", "sgd"}, {"batch_norm", true}, {"layers", 3}}},
               {"metrics", {"val_acc"}}, {"group", "sweep-1"}};
-  const auto run = [&](const json& want) {
-    const fs::path path = root_ / "expected.json";
-    std::ofstream(path) << want.dump();
-    const char* python = std::getenv("TRAINSCOPE_PYTHON");
-    const char* source = std::getenv("TRAINSCOPE_SOURCE_DIR");
-    if (!python || !*python) python = TRAINSCOPE_CONFIGURED_PYTHON;
-    if (!source || !*source) source = TRAINSCOPE_CONFIGURED_SOURCE_DIR;
-    const std::string command = std::string("\"") + python + "\" \"" + source + "/tests/tboard/check_hparams.py\" \"" +
-                                log_dir().string() + "\" \"" + path.string() + "\" 2>&1";
-    CheckResult result;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (!pipe) return result;
-    std::array<char, 4096> buffer;
-    size_t n;
-    while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
-    const int status = ::pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return result;
-  };
+  const auto run = [&](const json& want) { return run_checker("check_hparams.py", log_dir(), want); };
   const CheckResult as_given = run(doc);
   EXPECT_EQ(as_given.exit_code, 0) << as_given.output;
   std::cout << as_given.output;

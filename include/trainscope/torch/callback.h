@@ -26,6 +26,7 @@
 #include "trainscope/torch.h"
 #include "trainscope/torch/callback_types.h"
 #include "trainscope/torch/log.h"
+#include "trainscope/upload/live_upload.h"
 
 namespace trainscope {
 
@@ -94,6 +95,12 @@ struct CallbackOptions {
   bool compute_flops = false;         // summary "GFLOPs" of one forward pass
   torch::Tensor flops_input;          // the forward pass's input; default: one validation example
   RunOptions run;                     // where and how the run directory is written
+  // W&B upload (docs/callback.md#upload): mode Online / Offline / Disabled, or Environment (the
+  // default: WANDB_MODE, unset = offline), and the Uploader's options (project, entity, base URL,
+  // key: empty ones from WANDB_PROJECT, WANDB_ENTITY, WANDB_BASE_URL, WANDB_API_KEY / netrc).
+  // Online: uploaded while training runs, finished by on_train_end within
+  // upload.finish_timeout_seconds; offline: `trainscope sync <run>` later.
+  LiveUploadOptions upload;
   bool tensorboard = true;            // also write TensorBoard event files to <run>/tb/
   TensorBoardOptions tensorboard_options;
   std::function<void(const std::string&)> warn;  // default: stderr

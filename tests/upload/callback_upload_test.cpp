@@ -1,4 +1,4 @@
-// The Callback's upload option (docs/callback.md#upload) against the W&B-protocol server on
+// The Callback's upload option (docs/upload.md#upload-modes) against the W&B-protocol server on
 // loopback (fake_wandb_server.py): online sends the run while it trains and completes it at
 // on_train_end; offline and disabled send nothing; WANDB_MODE chooses when the option does not;
 // a server that is down never slows a training step, and on_train_end returns within the bound.

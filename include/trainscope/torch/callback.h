@@ -95,7 +95,7 @@ struct CallbackOptions {
   bool compute_flops = false;         // summary "GFLOPs" of one forward pass
   torch::Tensor flops_input;          // the forward pass's input; default: one validation example
   RunOptions run;                     // where and how the run directory is written
-  // W&B upload (docs/callback.md#upload): mode Online / Offline / Disabled, or Environment (the
+  // W&B upload (docs/upload.md#upload-modes): mode Online / Offline / Disabled, or Environment (the
   // default: WANDB_MODE, unset = offline), and the Uploader's options (project, entity, base URL,
   // key: empty ones from WANDB_PROJECT, WANDB_ENTITY, WANDB_BASE_URL, WANDB_API_KEY / netrc).
   // Online: uploaded while training runs, finished by on_train_end within

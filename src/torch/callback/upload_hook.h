@@ -1,5 +1,5 @@
 #pragma once
-// The Callback's W&B side (docs/callback.md#upload): the LiveUpload of CallbackOptions::upload,
+// The Callback's W&B side (docs/upload.md#upload-modes): the LiveUpload of CallbackOptions::upload,
 // the software versions only this layer knows (libtorch, CUDA runtime) for wandb-metadata.json,
 // and <run>/output.log, the console lines W&B shows in a run's Logs tab.
 #include <functional>

@@ -312,6 +312,40 @@ TEST_F(CallbackUpload, LiveUploadNextToABareRun) {
   EXPECT_EQ(server_->state()["history"].size(), 5u);
 }
 
+// Masks reach W&B: their PNGs as run files, their class names in the config's _wandb entry; and
+// config.yaml holds the config as sent.
+TEST_F(CallbackUpload, MasksAndConfigYamlAreUploaded) {
+  RunOptions run_options;
+  run_options.directory = work_ + "/runs/masks";
+  Run run(run_options);
+  run.set_config({{"lr", 0.5}});
+  ImageValue image;
+  image.width = 2;
+  image.height = 1;
+  image.channels = 3;
+  image.pixels.assign(6, 9);
+  image.masks["predictions"] = MaskValue{{0, 1}, {{0, "bg"}, {1, "cat"}}};
+  run.log({{"seg", image}});
+  run.finish();
+  UploadOptions upload = options("masks", UploadMode::Online).upload;
+  sync_run(run.directory(), upload);
+  const json state = server_->state();
+  std::ifstream in(run.directory() + "/history.jsonl");
+  std::string line;
+  std::getline(in, line);
+  const std::string mask_path = json::parse(line)["seg"]["masks"]["predictions"]["path"];
+  ASSERT_TRUE(state["files"].contains(mask_path)) << state["files"].dump();
+  EXPECT_EQ(read_file(server_->store_dir() + "/" + mask_path), read_file(run.directory() + "/" + mask_path));
+  const json config = state["upserts"].back()["config"];
+  EXPECT_EQ(config["_wandb"]["value"]["mask/class_labels"]["seg_wandb_delimeter_predictions"],
+            json::parse(R"({"type": "mask/class_labels", "key": "seg_wandb_delimeter_predictions",
+                            "value": {"0": "bg", "1": "cat"}})"));
+  ASSERT_TRUE(state["files"].contains("config.yaml"));
+  const std::string yaml = read_file(server_->store_dir() + "/config.yaml");
+  EXPECT_EQ(yaml.rfind("wandb_version: 1\n", 0), 0u) << yaml;
+  EXPECT_NE(yaml.find("\"lr\":\n  \"value\": 0.5\n"), std::string::npos) << yaml;
+}
+
 TEST(WandbRunUrl, FromTheBaseUrl) {
   ScopedEnv app("WANDB_APP_URL", nullptr);
   EXPECT_EQ(wandb_run_url("https://api.wandb.ai", "e/p/r"), "https://wandb.ai/e/p/runs/r");

@@ -189,15 +189,8 @@ std::string config_yaml(const nlohmann::json& config) {
   std::string text = "wandb_version: 1\n";
   if (!config.is_object() || config.empty()) return text;
   text += "\n";
-  for (const auto& [key, entry] : config.items()) {
-    text += nlohmann::json(key).dump() + ":\n";
-    if (entry.is_object()) {
-      for (const auto& [field, value] : entry.items())
-        text += "  " + nlohmann::json(field).dump() + ": " + value.dump() + "\n";
-    } else {
-      text += "  value: " + entry.dump() + "\n";
-    }
-  }
+  for (const auto& [key, value] : config.items())
+    text += nlohmann::json(key).dump() + ":\n  value: " + value.dump() + "\n";
   return text;
 }
 

@@ -23,8 +23,9 @@ nlohmann::json wandb_config_value(const nlohmann::json& config);
 // W&B's UI looks them up for an image's masks. Anything but an object of objects is ignored.
 void add_mask_class_labels(nlohmann::json& wandb_value, const nlohmann::json& class_labels);
 
-// config.yaml as W&B's run files hold it: "wandb_version: 1", then each key of `config` (already
-// {"key": {"value": v}}) as a block mapping; values are written as JSON, which YAML reads as flow.
+// config.yaml as W&B's run files hold it: "wandb_version: 1", then each key of `config` (as
+// config.json holds it, plus "_wandb") with its "value"; values are written as JSON, which YAML
+// reads as flow style.
 std::string config_yaml(const nlohmann::json& config);
 
 // The summary as W&B receives it: plus "_wandb": {"runtime": whole seconds of "_runtime"}.

@@ -50,7 +50,7 @@ TEST(MaskMedia, ImageWithMasksAsWandbWritesThem) {
   auto dir = fresh_run_dir("mask_media");
   RunOptions options;
   options.directory = dir.string();
-  Run run(options);
+  trainscope::Run run(options);
   ImageValue image;
   image.width = 3;
   image.height = 2;
@@ -85,7 +85,7 @@ TEST(MaskMedia, MaskOfTheWrongSizeIsAnError) {
   auto dir = fresh_run_dir("mask_size");
   RunOptions options;
   options.directory = dir.string();
-  Run run(options);
+  trainscope::Run run(options);
   ImageValue image;
   image.width = 2;
   image.height = 2;

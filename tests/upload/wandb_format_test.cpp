@@ -67,12 +67,12 @@ TEST(WandbConfig, MinimisedMonitorFromNestedConfig) {
 // with its fields); values as JSON flow, which every YAML reader takes.
 TEST(ConfigYaml, KeysWithTheirValues) {
   const nlohmann::json config = nlohmann::json::parse(
-      R"({"lr": {"value": 0.01}, "name": {"value": "a: \"b\""}, "_wandb": {"value": {"cli_version": "1", "m": []}}})");
+      R"({"lr": 0.01, "name": "a: \"b\"", "_wandb": {"cli_version": "1", "m": []}})");
   EXPECT_EQ(config_yaml(config),
             "wandb_version: 1\n\n"
-            "\"_wandb\":\n  \"value\": {\"cli_version\":\"1\",\"m\":[]}\n"
-            "\"lr\":\n  \"value\": 0.01\n"
-            "\"name\":\n  \"value\": \"a: \\\"b\\\"\"\n");
+            "\"_wandb\":\n  value: {\"cli_version\":\"1\",\"m\":[]}\n"
+            "\"lr\":\n  value: 0.01\n"
+            "\"name\":\n  value: \"a: \\\"b\\\"\"\n");
   EXPECT_EQ(config_yaml(nlohmann::json::object()), "wandb_version: 1\n");
 }
 

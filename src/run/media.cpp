@@ -1,6 +1,7 @@
 #include "run/media.h"
 
 #include <cmath>
+#include <map>
 
 #include "run/png_codec.h"
 #include "run/file_io.h"
@@ -49,6 +50,59 @@ std::string media_name(const std::string& key, int64_t step, const std::string& 
   return sanitize_file_component(key) + "_" + std::to_string(step) + "_" + sha.substr(0, 20) + suffix;
 }
 
+// The class names of a mask as W&B keeps them: {"<id>": name}; unnamed: "class_<id>" per id present.
+nlohmann::json class_labels_json(const MaskValue& mask) {
+  nlohmann::json labels = nlohmann::json::object();
+  if (!mask.class_labels.empty()) {
+    for (const auto& [id, name] : mask.class_labels) labels[std::to_string(id)] = name;
+    return labels;
+  }
+  bool present[256] = {};
+  for (uint8_t id : mask.class_ids) present[id] = true;
+  for (int id = 0; id < 256; ++id)
+    if (present[id]) labels[std::to_string(id)] = "class_" + std::to_string(id);
+  return labels;
+}
+
+// <run>/class_labels.json gathers the class names of every (image key, mask name), under W&B's
+// "<key>_wandb_delimeter_<name>" keys; the uploader sends them in the config's "_wandb" entry.
+// Rewritten only when an entry changes.
+void record_class_labels(const std::string& run_dir, const std::string& key,
+                         const std::map<std::string, nlohmann::json>& labels, bool durable) {
+  if (labels.empty()) return;
+  const std::string path = run_dir + "/class_labels.json";
+  nlohmann::json all = nlohmann::json::parse(read_file_if_present(path).value_or("{}"), nullptr, false);
+  if (!all.is_object()) all = nlohmann::json::object();
+  bool changed = false;
+  for (const auto& [name, value] : labels) {
+    auto& entry = all[key + "_wandb_delimeter_" + name];
+    if (entry != value) entry = value, changed = true;
+  }
+  if (changed) write_file_atomic(path, all.dump() + "\n", durable);
+}
+
+// One mask as a class-index PNG (8-bit grey, pixel = class id) under media/images/mask/.
+nlohmann::json store_mask(const std::string& run_dir, const std::string& key, int64_t step,
+                          const ImageValue& image, const std::string& name, const MaskValue& mask,
+                          bool durable) {
+  const std::size_t pixels = std::size_t(image.width) * std::size_t(image.height);
+  if (mask.class_ids.size() != pixels)
+    throw Error("run: image '" + key + "': mask '" + name + "': expected " + std::to_string(pixels) +
+                " class ids (the image's " + std::to_string(image.width) + "×" + std::to_string(image.height) +
+                " pixels), got " + std::to_string(mask.class_ids.size()));
+  ImageValue grey;
+  grey.width = image.width;
+  grey.height = image.height;
+  grey.channels = 1;
+  grey.pixels = mask.class_ids;
+  const std::vector<uint8_t> png = encode_png(grey);
+  const std::string sha = sha256_hex(png.data(), png.size());
+  const std::string path = "media/images/mask/" + media_name(key, step, sha, ".png");
+  make_directories(run_dir + "/media/images/mask");
+  write_file_atomic(run_dir + "/" + path, std::string(reinterpret_cast<const char*>(png.data()), png.size()), durable);
+  return {{"_type", "mask"}, {"path", path}, {"sha256", sha}, {"size", png.size()}};
+}
+
 }  // namespace
 
 nlohmann::json store_images(const std::string& run_dir, const std::string& key, int64_t step,
@@ -56,6 +110,9 @@ nlohmann::json store_images(const std::string& run_dir, const std::string& key, 
                             bool durable) {
   if (images.empty()) return nullptr;
   nlohmann::json files = nlohmann::json::array();
+  std::vector<nlohmann::json> masks(images.size());  // per image: {name: mask file} or null
+  std::map<std::string, nlohmann::json> labels;
+  bool any_mask = false;
   for (std::size_t i = 0; i < images.size(); ++i) {
     const ImageValue& image = images[i];
     StoredImage out;
@@ -71,9 +128,16 @@ nlohmann::json store_images(const std::string& run_dir, const std::string& key, 
                            {"size", out.png.size()}, {"format", "png"},
                            {"width", image.width}, {"height", image.height}};
     if (!image.caption.empty()) file["caption"] = image.caption;
+    for (const auto& [name, mask] : image.masks) {
+      masks[i][name] = store_mask(run_dir, key, step, image, name, mask, durable);
+      labels[name] = class_labels_json(mask);
+      any_mask = true;
+    }
+    if (!image.masks.empty()) file["masks"] = masks[i];
     files.push_back(std::move(file));
     stored.push_back(std::move(out));
   }
+  record_class_labels(run_dir, key, labels, durable);
   if (images.size() == 1) return files[0];
   nlohmann::json filenames = nlohmann::json::array(), captions = nlohmann::json::array();
   bool any_caption = false;
@@ -86,6 +150,7 @@ nlohmann::json store_images(const std::string& run_dir, const std::string& key, 
                           {"height", images[0].height}, {"format", "png"},
                           {"count", images.size()}, {"filenames", std::move(filenames)}};
   if (any_caption) value["captions"] = std::move(captions);
+  if (any_mask) value["all_masks"] = std::move(masks);  // null for an image without masks
   return value;
 }
 
@@ -106,7 +171,8 @@ nlohmann::json store_table(const std::string& run_dir, const std::string& key, i
   std::string path = "media/table/" + media_name(key, step, sha, ".table.json");
   write_file_atomic(run_dir + "/" + path, text, durable);
   return {{"_type", "table-file"}, {"path", path}, {"sha256", sha}, {"size", text.size()},
-          {"ncols", table.columns.size()}, {"nrows", table.rows.size()}};
+          {"ncols", table.columns.size()}, {"nrows", table.rows.size()},
+          {"log_mode", "IMMUTABLE"}};  // W&B's default mode: each logged table is a new, whole table
 }
 
 }  // namespace trainscope::detail

@@ -37,7 +37,15 @@ void check_record(const StepRecord& record, const char* where) {
   for (const auto& [key, text] : record.texts) check_utf8(text, where, "text '" + key + "': value");
   for (const auto& [key, images] : record.images)
     for (std::size_t i = 0; i < images.size(); ++i)
+    {
       check_utf8(images[i].caption, where, "images '" + key + "'[" + std::to_string(i) + "]: caption");
+      for (const auto& [name, mask] : images[i].masks) {
+        const std::string what = "images '" + key + "'[" + std::to_string(i) + "]: mask '" + name + "'";
+        if (name.empty()) throw Error(std::string(where) + ": " + what + ": expected a mask name");
+        check_utf8(name, where, what + ": name");
+        for (const auto& entry : mask.class_labels) check_utf8(entry.second, where, what + ": class label");
+      }
+    }
   for (const auto& [key, table] : record.tables) {
     for (std::size_t c = 0; c < table.columns.size(); ++c)
       check_utf8(table.columns[c], where, "table '" + key + "': column " + std::to_string(c));

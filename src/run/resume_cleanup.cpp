@@ -68,7 +68,7 @@ int remove_stale_temporaries(const std::string& run_dir) {
   };
   const fs::path root(run_dir);
   int removed = 0;
-  for (const char* sub : {"", "media/images", "media/table", "checkpoints"}) removed += remove_in(root / sub, stale);
+  for (const char* sub : {"", "media/images", "media/images/mask", "media/table", "checkpoints"}) removed += remove_in(root / sub, stale);
   return removed;
 }
 
@@ -78,7 +78,8 @@ int remove_unreferenced_media(const std::string& run_dir, int64_t next_step) {
     return step >= 0 && step >= next_step;
   };
   const fs::path root(run_dir);
-  return remove_in(root / "media/images", orphan) + remove_in(root / "media/table", orphan);
+  return remove_in(root / "media/images", orphan) + remove_in(root / "media/images/mask", orphan) +
+         remove_in(root / "media/table", orphan);
 }
 
 }  // namespace trainscope::detail

@@ -66,7 +66,7 @@ std::vector<RunFile> list_run_files(const std::string& run_dir) {
   const fs::path root(run_dir);
   add_tree(root, "media", files);
   add_tree(root, "checkpoints", files);
-  for (const char* name : {"graph.json", "wandb-metadata.json"}) {
+  for (const char* name : {"graph.json", "wandb-metadata.json", "output.log", "upload/config.yaml"}) {
     RunFile file{name, (root / name).string(), {}};
     if (identity_of_path(file.path, file.identity)) files.push_back(file);
   }

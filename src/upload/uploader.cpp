@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -58,7 +60,15 @@ std::string discover_run_id(const fs::path& run_dir) {
 
 // Our graph.json is not W&B's graph format, so it travels under a name that does not claim to be.
 constexpr const char* kGraphRemoteName = "trainscope-graph.json";
-std::string remote_name(const std::string& local) { return local == "graph.json" ? kGraphRemoteName : local; }
+// config.yaml is made by the uploader (from config.json), so it lives in upload/ locally.
+constexpr const char* kConfigYaml = "upload/config.yaml";
+std::string remote_name(const std::string& local) {
+  if (local == "graph.json") return kGraphRemoteName;
+  if (local == kConfigYaml) return "config.yaml";
+  return local;
+}
+// output.log grows with every console line: while live it is sent at most this often.
+constexpr double kOutputLogSeconds = 30;
 
 // When the run started: _timestamp - _runtime of the first history line, else now.
 double run_start_time(const fs::path& run_dir) {
@@ -88,6 +98,7 @@ struct Uploader::Impl {
   UploadOptions options;
   detail::Credentials credentials;
   detail::RunTarget target;
+  std::string initial_path;  // target.path() before the server answered (read by run_path())
   std::string state_path;
   detail::Cancellation cancellation;
   std::unique_ptr<detail::WandbClient> client;
@@ -99,6 +110,8 @@ struct Uploader::Impl {
   std::string config_sent;   // config.json text last sent with UpsertBucket
   std::string summary_sent;  // summary line last acknowledged
   std::chrono::steady_clock::time_point last_request = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> output_log_sent;
+  bool final_pass = false;
 
   mutable std::mutex mutex;  // guards progress and error
   UploadProgress progress;
@@ -108,6 +121,9 @@ struct Uploader::Impl {
   std::string lock_path;
 
   std::thread thread;
+  std::mutex done_mutex;  // the live thread says when it has returned (bounded stop)
+  std::condition_variable done_cv;
+  bool done = false;
   std::atomic<bool> stop_requested{false};
   std::atomic<int> exit_code{0};
 
@@ -130,6 +146,7 @@ struct Uploader::Impl {
     target.project = credentials.project;
     target.run_id = options.run_id.empty() ? discover_run_id(run_dir) : options.run_id;
     detail::check(!target.run_id.empty(), "Uploader", "run_id", "expected a non-empty run id");
+    initial_path = target.path();
     fs::create_directories(run_dir / "upload", ec);
     if (ec) throw Error("Uploader: cannot create '" + (run_dir / "upload").string() + "': " + ec.message());
     state_path = (run_dir / "upload" / "wandb-state.json").string();
@@ -251,12 +268,21 @@ struct Uploader::Impl {
   void sync_config() {
     std::string text;
     const auto config = read_config(text);
+    const std::string labels_text =
+        detail::read_file_if_present((run_dir / "class_labels.json").string()).value_or("");
+    text += '\n' + labels_text;
     if (run_ready && text == config_sent) return;
     if (!run_ready) claim_run();
     nlohmann::json sent = config;
     sent["_wandb"] = detail::wandb_config_value(config);
+    detail::add_mask_class_labels(sent["_wandb"], nlohmann::json::parse(labels_text, nullptr, false));
     const detail::RunTarget resolved = client->upsert_run(target, sent, run_info());
     config_sent = text;
+    try {
+      detail::write_file_atomic((run_dir / kConfigYaml).string(), detail::config_yaml(sent));
+    } catch (const std::exception& e) {
+      warn(std::string("config.yaml not written: ") + e.what());
+    }
     if (!run_ready) {
       target = resolved;
       if (state.run_path != target.path()) {  // the server named entity/project differently
@@ -352,14 +378,21 @@ struct Uploader::Impl {
   void upload_files() {
     if (!options.upload_files) return;
     std::vector<detail::RunFile> pending;
+    const auto now = std::chrono::steady_clock::now();
     for (auto& file : detail::list_run_files(run_dir.string())) {
+      if (file.name == "output.log" && !final_pass && output_log_sent &&
+          std::chrono::duration<double>(now - *output_log_sent).count() < kOutputLogSeconds)
+        continue;
       auto known = state.files.find(file.name);
       if (known == state.files.end() || known->second != file.identity) pending.push_back(std::move(file));
     }
     for (size_t first = 0; first < pending.size(); first += kFilesPerUrlRequest) {
       const size_t last = std::min(pending.size(), first + kFilesPerUrlRequest);
       std::vector<std::string> names;
-      for (size_t i = first; i < last; ++i) names.push_back(remote_name(pending[i].name));
+      for (size_t i = first; i < last; ++i) {
+        names.push_back(remote_name(pending[i].name));
+        if (pending[i].name == "output.log") output_log_sent = now;
+      }
       const auto slots = client->create_run_files(target, names);
       std::vector<std::pair<const detail::RunFile*, detail::UploadSlot>> jobs;
       for (size_t i = first; i < last; ++i) {
@@ -460,6 +493,7 @@ struct Uploader::Impl {
   }
 
   void complete(int code) {
+    final_pass = true;
     pass();
     // The last request: everything is acknowledged, so the run can be marked finished.
     nlohmann::json body = {{"complete", true}, {"exitcode", code}};
@@ -522,22 +556,50 @@ void Uploader::start() {
   if (impl_->thread.joinable()) throw Error("Uploader::start: already started");
   // Live mode runs inside the training process: describe it, and sample the machine.
   const double started = run_start_time(impl_->run_dir);
-  if (impl_->options.write_metadata) detail::write_run_metadata(impl_->run_dir.string(), started);
+  if (impl_->options.write_metadata) detail::write_run_metadata(impl_->run_dir.string(), started, impl_->options.software);
   if (impl_->options.system_metrics_interval_seconds > 0)
     impl_->sampler = std::make_unique<detail::SystemMetricsSampler>(
         impl_->run_dir.string(), impl_->options.system_metrics_interval_seconds, started);
-  impl_->thread = std::thread([impl = impl_.get()] { impl->run_live(); });
+  impl_->thread = std::thread([impl = impl_.get()] {
+    impl->run_live();
+    {
+      std::lock_guard<std::mutex> lock(impl->done_mutex);
+      impl->done = true;
+    }
+    impl->done_cv.notify_all();
+  });
 }
 
-UploadProgress Uploader::stop(int exit_code) {
+UploadProgress Uploader::stop(int exit_code) { return stop(exit_code, -1); }
+
+UploadProgress Uploader::stop(int exit_code, double timeout_seconds) {
   if (!impl_->thread.joinable()) return sync(exit_code);
   impl_->sampler.reset();  // its last row is written before the final pass reads the file
   impl_->exit_code = exit_code;
   impl_->stop_requested = true;
   impl_->cancellation.nudge();
+  bool finished = true;
+  if (timeout_seconds >= 0) {
+    std::unique_lock<std::mutex> lock(impl_->done_mutex);
+    finished = impl_->done_cv.wait_for(lock, std::chrono::duration<double>(timeout_seconds),
+                                       [&] { return impl_->done; });
+  }
+  if (!finished) impl_->cancellation.cancel();  // interrupts transfers and retry waits
   impl_->thread.join();
+  if (!finished) {
+    std::ostringstream text;
+    text << "upload: not finished within " << timeout_seconds
+         << " s, cancelled; the run directory is complete: run `trainscope sync "
+         << impl_->run_dir.string() << "` to finish the upload";
+    throw Error(text.str());
+  }
   impl_->throw_if_failed();
   return impl_->snapshot();
+}
+
+std::string Uploader::run_path() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->progress.run_path.empty() ? impl_->initial_path : impl_->progress.run_path;
 }
 
 UploadProgress Uploader::check() const {

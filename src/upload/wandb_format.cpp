@@ -177,6 +177,23 @@ nlohmann::json wandb_config_value(const nlohmann::json& config) {
   return value;
 }
 
+void add_mask_class_labels(nlohmann::json& wandb_value, const nlohmann::json& class_labels) {
+  if (!class_labels.is_object() || !wandb_value.is_object()) return;
+  for (const auto& [key, labels] : class_labels.items()) {
+    if (!labels.is_object()) continue;
+    wandb_value["mask/class_labels"][key] = {{"type", "mask/class_labels"}, {"key", key}, {"value", labels}};
+  }
+}
+
+std::string config_yaml(const nlohmann::json& config) {
+  std::string text = "wandb_version: 1\n";
+  if (!config.is_object() || config.empty()) return text;
+  text += "\n";
+  for (const auto& [key, value] : config.items())
+    text += nlohmann::json(key).dump() + ":\n  value: " + value.dump() + "\n";
+  return text;
+}
+
 nlohmann::json wandb_summary(nlohmann::json summary) {
   if (!summary.is_object()) return summary;
   const auto runtime = summary.find("_runtime");
@@ -185,7 +202,7 @@ nlohmann::json wandb_summary(nlohmann::json summary) {
   return summary;
 }
 
-nlohmann::json process_metadata(double started_at) {
+nlohmann::json process_metadata(double started_at, const std::map<std::string, std::string>& software) {
   nlohmann::json meta = nlohmann::json::object();
   struct utsname u {};
   if (uname(&u) == 0) meta["os"] = std::string(u.sysname) + "-" + u.release + "-" + u.machine;
@@ -234,14 +251,17 @@ nlohmann::json process_metadata(double started_at) {
     if (!cuda.empty()) meta["cudaVersion"] = cuda;
   }
   meta["trainscope"] = {{"version", trainscope_version()}};
+  for (const auto& [name, version] : software)
+    if (name != "version" && !version.empty()) meta["trainscope"][name] = version;
   return meta;
 }
 
-bool write_run_metadata(const std::string& run_dir, double started_at) {
+bool write_run_metadata(const std::string& run_dir, double started_at,
+                        const std::map<std::string, std::string>& software) {
   const std::string path = run_dir + "/wandb-metadata.json";
   if (read_file_if_present(path)) return true;
   try {
-    write_file_atomic(path, process_metadata(started_at).dump(2) + "\n");
+    write_file_atomic(path, process_metadata(started_at, software).dump(2) + "\n");
   } catch (...) {
     return false;  // metadata is a courtesy: never a reason to stop training or uploading
   }

@@ -7,3 +7,5 @@ trainscope_add_test(callback_gpu_test TORCH GPU SOURCES callback/callback_gpu_te
                     LIBS nlohmann_json::nlohmann_json)
 trainscope_add_test(logger_gpu_test TORCH GPU SOURCES callback/logger_gpu_test.cpp
                     LIBS nlohmann_json::nlohmann_json)
+# W&B masks from the run and the Callback (its own target: new tests do not wait on callback_test).
+trainscope_add_test(mask_media_test TORCH SOURCES callback/mask_media_test.cpp LIBS nlohmann_json::nlohmann_json)

@@ -14,3 +14,11 @@ if(TARGET upload_integration_test)
     TRAINSCOPE_CLI_PATH="$<TARGET_FILE:trainscope_cli>")
   add_dependencies(upload_integration_test trainscope_cli)
 endif()
+
+# The Callback's upload option (online / offline / disabled, WANDB_MODE) against the same server.
+trainscope_add_test(callback_upload_test TORCH INTEGRATION
+  SOURCES upload/callback_upload_test.cpp upload/fake_server.cpp upload/run_fixture.cpp
+  LIBS nlohmann_json::nlohmann_json CURL::libcurl)
+if(TARGET callback_upload_test)
+  target_compile_definitions(callback_upload_test PRIVATE TRAINSCOPE_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+endif()

@@ -122,7 +122,7 @@ TEST_F(UploadIntegration, OfflineSyncUploadsEverythingOnce) {
     if (r["path"].get<std::string>().find("file_stream") != std::string::npos)
       EXPECT_LE(r["bytes"].get<int>(), 4096);
   EXPECT_EQ(done.history_lines_sent, 120);
-  EXPECT_EQ(done.files_uploaded, 4);
+  EXPECT_EQ(done.files_uploaded, 5);  // media ×2, checkpoint, graph, and the config.yaml made from config.json
   EXPECT_TRUE(done.complete);
   EXPECT_EQ(done.run_path, "team/proj/run-a");
 
@@ -644,6 +644,7 @@ TEST_F(UploadIntegration, FilesArePutInParallelAndListedAsUploaded) {
   std::set<std::string> expected;
   for (const auto& name : run_file_names(run)) expected.insert(name == "graph.json" ? "trainscope-graph.json" : name);
   EXPECT_EQ(expected.size(), 14u);
+  expected.insert("config.yaml");  // made by the uploader from config.json
   std::set<std::string> listed;
   for (const auto& list : state["uploaded"])
     for (const auto& name : list) listed.insert(name.get<std::string>());

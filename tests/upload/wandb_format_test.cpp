@@ -63,5 +63,35 @@ TEST(WandbConfig, MinimisedMonitorFromNestedConfig) {
   EXPECT_TRUE(wandb_config_value(nlohmann::json::object())["m"].empty());
 }
 
+// config.yaml in the layout of W&B's run files ("wandb_version: 1", a blank line, then each key
+// with its fields); values as JSON flow, which every YAML reader takes.
+TEST(ConfigYaml, KeysWithTheirValues) {
+  const nlohmann::json config = nlohmann::json::parse(
+      R"({"lr": 0.01, "name": "a: \"b\"", "_wandb": {"cli_version": "1", "m": []}})");
+  EXPECT_EQ(config_yaml(config),
+            "wandb_version: 1\n\n"
+            "\"_wandb\":\n  value: {\"cli_version\":\"1\",\"m\":[]}\n"
+            "\"lr\":\n  value: 0.01\n"
+            "\"name\":\n  value: \"a: \\\"b\\\"\"\n");
+  EXPECT_EQ(config_yaml(nlohmann::json::object()), "wandb_version: 1\n");
+}
+
+TEST(MaskClassLabels, IntoTheWandbEntryUnderWandbsKeys) {
+  nlohmann::json value = {{"cli_version", "1"}};
+  add_mask_class_labels(value, nlohmann::json::parse(R"({"seg_wandb_delimeter_predictions": {"0": "sky"}, "bad": 3})"));
+  EXPECT_EQ(value["mask/class_labels"], nlohmann::json::parse(R"({"seg_wandb_delimeter_predictions":
+      {"type": "mask/class_labels", "key": "seg_wandb_delimeter_predictions", "value": {"0": "sky"}}})"));
+  nlohmann::json untouched = {{"cli_version", "1"}};
+  add_mask_class_labels(untouched, nlohmann::json());  // no class_labels.json
+  EXPECT_FALSE(untouched.contains("mask/class_labels"));
+}
+
+TEST(ProcessMetadata, SoftwareVersionsNextToTrainscopes) {
+  const auto meta = process_metadata(0, {{"libtorch", "2.11.0"}, {"version", "spoof"}, {"empty", ""}});
+  EXPECT_EQ(meta["trainscope"]["libtorch"], "2.11.0");
+  EXPECT_EQ(meta["trainscope"]["version"], trainscope_version());
+  EXPECT_FALSE(meta["trainscope"].contains("empty"));
+}
+
 }  // namespace
 }  // namespace trainscope::detail

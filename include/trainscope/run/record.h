@@ -22,11 +22,20 @@ struct HistogramValue {
   double min = 0, max = 0, sum = 0, sum_squares = 0;
 };
 
+// A segmentation mask over an image, as W&B overlays it (docs/run-directory.md#masks): one class id
+// per pixel of the image, and the class names. Stored as an 8-bit class-index PNG.
+struct MaskValue {
+  std::vector<uint8_t> class_ids;  // height · width ids of the image it belongs to, rows top to bottom
+  // id → name; empty: "class_<id>" for each id present, as W&B names unlabelled classes.
+  std::map<int, std::string> class_labels;
+};
+
 // An 8-bit image, rows top to bottom, channels interleaved (1 = grey, 3 = RGB, 4 = RGBA).
 struct ImageValue {
   int width = 0, height = 0, channels = 3;
   std::vector<uint8_t> pixels;  // height · width · channels bytes
   std::string caption;
+  std::map<std::string, MaskValue> masks;  // by name, e.g. "predictions", "ground_truth"
 };
 
 using TableCell = std::variant<std::monostate, bool, int64_t, double, std::string>;

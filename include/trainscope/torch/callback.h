@@ -27,6 +27,7 @@
 #include "trainscope/torch/callback_types.h"
 #include "trainscope/torch/distributed.h"
 #include "trainscope/torch/log.h"
+#include "trainscope/upload/live_upload.h"
 
 namespace trainscope {
 
@@ -100,6 +101,12 @@ struct CallbackOptions {
   // sharded parameters' histograms are computed across ranks, and only rank 0 writes the run
   // directory, checkpoints and TensorBoard files. Every rank calls every hook at the same steps.
   DistributedOptions distributed;
+  // W&B upload (docs/upload.md#upload-modes): mode Online / Offline / Disabled, or Environment (the
+  // default: WANDB_MODE, unset = offline), and the Uploader's options (project, entity, base URL,
+  // key: empty ones from WANDB_PROJECT, WANDB_ENTITY, WANDB_BASE_URL, WANDB_API_KEY / netrc).
+  // Online: uploaded while training runs, finished by on_train_end within
+  // upload.finish_timeout_seconds; offline: `trainscope sync <run>` later.
+  LiveUploadOptions upload;
   bool tensorboard = true;            // also write TensorBoard event files to <run>/tb/
   TensorBoardOptions tensorboard_options;
   std::function<void(const std::string&)> warn;  // default: stderr

@@ -6,6 +6,7 @@
 // <run-dir>/upload/wandb-state.json, so a restart resumes without losing or repeating a line.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,6 +72,10 @@ struct UploadOptions {
   bool write_metadata = true;
   double system_metrics_interval_seconds = 15;
 
+  // Software versions listed in wandb-metadata.json's "trainscope" entry next to its own version
+  // (e.g. {"libtorch", "2.5.1"}); the Callback fills libtorch's and the CUDA runtime's.
+  std::map<std::string, std::string> software;
+
   // Called on the uploading thread after each acknowledged request; must not throw.
   std::function<void(const UploadProgress&)> on_progress;
 };
@@ -90,9 +95,15 @@ class Uploader {
   // Uploads everything written so far, sends complete/exitcode and joins the thread. Throws Error
   // when the upload failed (the run stays complete on disk; run `trainscope sync` later).
   UploadProgress stop(int exit_code = 0);
+  // stop() that waits at most `timeout_seconds` for the final pass: past it the upload is
+  // cancelled (transfers and retry waits are interrupted; it returns within about a second more)
+  // and an Error says so. The run stays incomplete on the server; `trainscope sync` resumes it.
+  UploadProgress stop(int exit_code, double timeout_seconds);
   // Throws the kept Error, if the background upload failed, else returns the progress so far.
   UploadProgress check() const;
   UploadProgress progress() const;
+  // entity/project/run as resolved so far (the entity may be empty until the server names it).
+  std::string run_path() const;
 
   // Offline: uploads the directory as it is now and marks the run complete, on this thread.
   UploadProgress sync(int exit_code = 0);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <fstream>
 #include <iostream>
 #include <mutex>
 
@@ -14,6 +15,7 @@
 #include "torch/callback/validation_media.h"
 #include "trainscope/error.h"
 #include "trainscope/ops/histogram.h"
+#include "torch/callback/upload_hook.h"
 
 namespace trainscope {
 
@@ -44,13 +46,18 @@ struct Callback::Impl {
   std::vector<std::unique_ptr<PendingPart>> pending_gradients;
   std::optional<double> gflops;
 
+  std::unique_ptr<LiveUpload> live;  // W&B upload per options.upload
+  std::unique_ptr<detail::OutputLog> output_log;  // <run>/output.log: the console lines
+
   void warn(const std::string& message) {
+    if (output_log) output_log->append("warning: " + message);
     if (options.warn) options.warn(message);
     else std::cerr << "[trainscope] warning: " << message << "\n";
   }
 
   // What a user of the run needs to know, at start and at end (options.log silences or redirects).
   void say(const std::string& message) {
+    if (output_log) output_log->append(message);
     if (options.log) options.log(message);
     else std::cout << "[trainscope] " << message << std::endl;
   }
@@ -70,6 +77,7 @@ struct Callback::Impl {
     if (!terminal) settings.interval_seconds = std::max(settings.interval_seconds, 1e-9);
     progress = std::make_unique<detail::Progress>(settings, last_scalars, [this, terminal](const std::string& line, bool transient) {
       if (!terminal) return say(line);
+      if (!transient && output_log) output_log->append(line);
       std::cout << "\r[trainscope] " << line << "\033[K" << (transient ? "" : "\n") << std::flush;
     });
   }
@@ -393,9 +401,12 @@ void Callback::on_train_begin() {
   if (s.module && o.save_graph) run.write_graph(module_graph_json(*s.module));
   if (s.module && o.compute_flops) run.set_summary("GFLOPs", get_flops());
   s.prepare_histogram_plans();
+  if (!s.output_log) s.output_log = std::make_unique<detail::OutputLog>(run.path("output.log"));
+  if (!s.live) s.live = detail::start_upload(run.directory(), o.upload, [&s](const std::string& m) { s.warn(m); });
   s.start_progress();
   s.say("run " + run.directory() +
-        (o.tensorboard ? "; TensorBoard: tensorboard --logdir " + tensorboard_log_dir(run.directory()) : ""));
+        (o.tensorboard ? "; TensorBoard: tensorboard --logdir " + tensorboard_log_dir(run.directory()) : "") +
+        detail::upload_start_text(*s.live));
 }
 
 void Callback::after_backward() {
@@ -507,7 +518,11 @@ void Callback::on_train_end() {
     end += "; best " + o.monitor + " " + std::to_string(*s.best.best()) + " at epoch " + std::to_string(s.best.best_epoch());
     if (o.save_model && s.module) end += ", checkpoint " + run.path("checkpoints/model-best.pt");
   }
-  s.say(end + "; upload to W&B: trainscope sync " + run.directory());
+  // The end line reaches output.log before the final upload pass; the console line adds its result.
+  if (s.output_log) s.output_log->append(end);
+  s.output_log.reset();
+  s.say(end + (s.live ? detail::finish_upload(*s.live, run.directory()) : std::string()));
+  s.live.reset();
 }
 
 double Callback::get_flops() {

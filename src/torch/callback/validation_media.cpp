@@ -46,6 +46,35 @@ torch::Tensor three_channels(const torch::Tensor& nhwc) {
   return nhwc.narrow(3, 0, 3);  // RGBA → RGB
 }
 
+// The "<key>_masks" images: each input image with its "predictions" (and "ground_truth") mask.
+void add_mask_examples(const HostTensors& host, const std::vector<std::string>& labels, const std::string& key,
+                       StepRecord& record) {
+  const auto& images = host.at("mask_images");
+  const int64_t n = images.size(0), h = images.size(1), w = images.size(2);
+  std::map<int, std::string> names;
+  for (size_t c = 0; c < labels.size() && c < 256; ++c) names[int(c)] = labels[c];
+  std::vector<ImageValue> values;
+  for (int64_t i = 0; i < n; ++i) {
+    ImageValue image;
+    image.width = int(w);
+    image.height = int(h);
+    image.channels = 3;
+    const uint8_t* rgb = images.data_ptr<uint8_t>() + i * h * w * 3;
+    image.pixels.assign(rgb, rgb + h * w * 3);
+    for (const char* name : {"predictions", "ground_truth"}) {
+      auto found = host.find(std::string("mask_") + name);
+      if (found == host.end()) continue;
+      const uint8_t* ids = found->second.data_ptr<uint8_t>() + i * h * w;
+      MaskValue mask;
+      mask.class_ids.assign(ids, ids + h * w);
+      mask.class_labels = names;
+      image.masks[name] = std::move(mask);
+    }
+    values.push_back(std::move(image));
+  }
+  record.images[key] = std::move(values);
+}
+
 }  // namespace
 
 torch::Tensor to_rgb_images(const torch::Tensor& batch, DataType type, const Palette& palette) {
@@ -96,8 +125,24 @@ std::unique_ptr<PendingPart> prediction_examples(const torch::Tensor& inputs, co
   } else {
     return nullptr;
   }
+  // Image → segmentation: also the input images with class-index masks W&B overlays (key
+  // "<key>_masks"), when the masks have the images' size.
+  if (is_image(input_type) && output_type == DataType::SegmentationMask) {
+    auto images = to_rgb_images(inputs, input_type, palette);
+    auto ids = [](const torch::Tensor& t) { return class_ids(t).clamp(0, 255).to(torch::kByte).contiguous(); };
+    auto predicted = ids(outputs);
+    if (predicted.sizes() == images.sizes().slice(0, 3)) {
+      device["mask_images"] = images;
+      device["mask_predictions"] = predicted;
+      if (targets.defined()) {
+        auto truth = ids(targets);
+        if (truth.sizes() == predicted.sizes()) device["mask_ground_truth"] = truth;
+      }
+    }
+  }
   auto labels = options.labels;
   return std::make_unique<HostCopyPart>(device, [labels, key](const HostTensors& host, StepRecord& record) {
+    if (host.count("mask_images")) add_mask_examples(host, labels, key + "_masks", record);
     const auto& images = host.at("images");
     auto n = images.size(0), h = images.size(1), w = images.size(2);
     std::vector<ImageValue> values;

@@ -1,5 +1,6 @@
 // segmentation_to_rgb (declared in trainscope/ops/colorize.h): the fused logits → RGB path.
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "common/half_float.h"
 #include "common/parallel.h"
 #include "logit_math.h"  // kernels/: the argmax order shared with the CUDA kernels
+#include "ops/simd/logits_cpu_simd.h"
 #include "trainscope/ops/colorize.h"
 
 #ifdef TRAINSCOPE_WITH_CUDA
@@ -29,7 +31,8 @@ int64_t target_at(const TensorView& target, int64_t offset) {
 
 template <typename Reader>
 void segmentation_cpu(const TensorView& logits, ChannelLayout layout, const Palette& palette, Rgb ignore,
-                      uint8_t* rgb, const SegmentationStats& stats, const TensorView* target) {
+                      uint8_t* rgb, const SegmentationStats& stats, const TensorView* target,
+                      detail::logits_simd::Packed packed) {
   using Storage = typename Reader::Storage;
   const auto* base = logits.data_as<const Storage>();
   const bool first = layout == ChannelLayout::ChannelsFirst;
@@ -48,6 +51,61 @@ void segmentation_cpu(const TensorView& logits, ChannelLayout layout, const Pale
   auto* union_counts = stats.union_.data_as<int64_t>();
   for (int64_t* out : {counts, intersection, union_counts}) {
     if (out) std::fill(out, out + classes, 0);
+  }
+
+  // Vector path (ops/simd/): channels first with unit stride along W. The argmax runs across a run
+  // of pixels of one image row (lanes = consecutive x, a loop over channels); colours and counts
+  // then go pixel by pixel from a palette table, the ignore colour at index palette_size.
+  namespace simd = detail::logits_simd;
+  const simd::Isa isa = simd::active_isa();
+  if (isa != simd::Isa::Scalar && first && w_stride == 1) {
+    const int shown = static_cast<int>(std::min<int64_t>(classes, palette_size));
+    std::vector<uint32_t> table(std::size_t(shown) + 1);
+    for (int c = 0; c <= shown; ++c) {
+      const Rgb color = c < shown ? palette[c] : ignore;
+      table[std::size_t(c)] = uint32_t(color.r) | uint32_t(color.g) << 8 | uint32_t(color.b) << 16;
+    }
+    std::mutex merge;
+    detail::parallel_for(pixels, 4096, [&](int64_t begin, int64_t end) {
+      std::vector<int64_t> local_counts(counts ? classes : 0, 0);
+      std::vector<int64_t> local_inter(want_iou ? classes : 0, 0), local_union(want_iou ? classes : 0, 0);
+      std::vector<int32_t> classes_of(std::size_t(std::min<int64_t>(width, end - begin)));
+      for (int64_t p = begin; p < end;) {
+        const int64_t x0 = p % width, y = (p / width) % height, n = p / (width * height);
+        const int64_t run = std::min(width - x0, end - p);
+        simd::argmax_channels(isa, packed, base + n * n_stride + y * h_stride + x0, c_stride,
+                              static_cast<int>(classes), run, classes_of.data());
+        for (int64_t i = 0; i < run; ++i) {
+          const int cls = classes_of[std::size_t(i)];
+          const uint32_t color = table[std::size_t(std::min(cls, shown))];
+          std::memcpy(rgb + 3 * (p + i), &color, 3);
+          if (counts) ++local_counts[std::size_t(cls)];
+        }
+        if (want_iou) {
+          for (int64_t i = 0; i < run; ++i) {
+            const int cls = classes_of[std::size_t(i)];
+            const int64_t t = target_at(*target, n * target->strides[0] + y * target->strides[1] +
+                                                     (x0 + i) * target->strides[2]);
+            if (t >= 0 && t < classes) {
+              ++local_union[std::size_t(cls)];
+              if (t == cls) {
+                ++local_inter[std::size_t(cls)];
+              } else {
+                ++local_union[std::size_t(t)];
+              }
+            }
+          }
+        }
+        p += run;
+      }
+      std::lock_guard<std::mutex> lock(merge);
+      for (int64_t c = 0; c < classes; ++c) {
+        if (counts) counts[c] += local_counts[std::size_t(c)];
+        if (want_iou && intersection) intersection[c] += local_inter[std::size_t(c)];
+        if (want_iou && union_counts) union_counts[c] += local_union[std::size_t(c)];
+      }
+    });
+    return;
   }
 
   std::mutex merge;
@@ -137,13 +195,16 @@ void segmentation_to_rgb(const TensorView& logits, ChannelLayout layout, const P
   if (!logits.device.is_cuda()) {
     switch (logits.dtype) {
       case DType::Float32:
-        segmentation_cpu<detail::Float32Reader>(logits, layout, palette, options.ignore_color, out, stats, target);
+        segmentation_cpu<detail::Float32Reader>(logits, layout, palette, options.ignore_color, out, stats, target,
+                                                  detail::logits_simd::Packed::Float32);
         break;
       case DType::Float16:
-        segmentation_cpu<detail::Float16Reader>(logits, layout, palette, options.ignore_color, out, stats, target);
+        segmentation_cpu<detail::Float16Reader>(logits, layout, palette, options.ignore_color, out, stats, target,
+                                                  detail::logits_simd::Packed::Float16);
         break;
       default:
-        segmentation_cpu<detail::BFloat16Reader>(logits, layout, palette, options.ignore_color, out, stats, target);
+        segmentation_cpu<detail::BFloat16Reader>(logits, layout, palette, options.ignore_color, out, stats, target,
+                                                  detail::logits_simd::Packed::BFloat16);
         break;
     }
     return;

@@ -67,7 +67,7 @@ void segmentation_cpu(const TensorView& logits, ChannelLayout layout, const Pale
     }
     std::mutex merge;
     detail::parallel_for(pixels, 4096, [&](int64_t begin, int64_t end) {
-      std::vector<int64_t> local_counts(counts ? classes : 0, 0);
+      std::vector<int64_t> local_counts(counts ? 4 * classes : 0, 0);
       std::vector<int64_t> local_inter(want_iou ? classes : 0, 0), local_union(want_iou ? classes : 0, 0);
       std::vector<int32_t> classes_of(std::size_t(std::min<int64_t>(width, end - begin)));
       for (int64_t p = begin; p < end;) {
@@ -75,11 +75,26 @@ void segmentation_cpu(const TensorView& logits, ChannelLayout layout, const Pale
         const int64_t run = std::min(width - x0, end - p);
         simd::argmax_channels(isa, packed, base + n * n_stride + y * h_stride + x0, c_stride,
                               static_cast<int>(classes), run, classes_of.data());
-        for (int64_t i = 0; i < run; ++i) {
-          const int cls = classes_of[std::size_t(i)];
-          const uint32_t color = table[std::size_t(std::min(cls, shown))];
-          std::memcpy(rgb + 3 * (p + i), &color, 3);
-          if (counts) ++local_counts[std::size_t(cls)];
+        // Four-byte stores, each overwriting the next pixel's first byte before that pixel is
+        // written; the run's last pixel, whose next byte may be another task's, stores three.
+        uint8_t* out = rgb + 3 * p;
+        for (int64_t i = 0; i + 1 < run; ++i) {
+          const uint32_t color = table[std::size_t(std::min(classes_of[std::size_t(i)], shown))];
+          std::memcpy(out + 3 * i, &color, 4);
+        }
+        const uint32_t last = table[std::size_t(std::min(classes_of[std::size_t(run - 1)], shown))];
+        std::memcpy(out + 3 * (run - 1), &last, 3);
+        if (counts) {  // four tables in turn: a run of one class does not wait on one counter
+          int64_t* table4 = local_counts.data();
+          const std::size_t cs = std::size_t(classes);
+          int64_t i = 0;
+          for (; i + 4 <= run; i += 4) {
+            ++table4[std::size_t(classes_of[std::size_t(i)])];
+            ++table4[cs + std::size_t(classes_of[std::size_t(i + 1)])];
+            ++table4[2 * cs + std::size_t(classes_of[std::size_t(i + 2)])];
+            ++table4[3 * cs + std::size_t(classes_of[std::size_t(i + 3)])];
+          }
+          for (; i < run; ++i) ++table4[std::size_t(classes_of[std::size_t(i)])];
         }
         if (want_iou) {
           for (int64_t i = 0; i < run; ++i) {
@@ -100,7 +115,9 @@ void segmentation_cpu(const TensorView& logits, ChannelLayout layout, const Pale
       }
       std::lock_guard<std::mutex> lock(merge);
       for (int64_t c = 0; c < classes; ++c) {
-        if (counts) counts[c] += local_counts[std::size_t(c)];
+        if (counts) {
+          for (int64_t j = 0; j < 4; ++j) counts[c] += local_counts[std::size_t(j * classes + c)];
+        }
         if (want_iou && intersection) intersection[c] += local_inter[std::size_t(c)];
         if (want_iou && union_counts) union_counts[c] += local_union[std::size_t(c)];
       }

@@ -26,13 +26,14 @@ TS_SIMD void label_rows_impl(const void* data, int64_t row_stride, int classes, 
   using D = typename V::D;
   constexpr int W = V::kWidth;
   constexpr int kFloatRun = 8;  // float terms per lane before the partial sum goes to double
-  const int full = classes - classes % W;
-  const int tail = classes - full;
+  // 64-bit positions: c + 4·W must not overflow for C close to 2^31.
+  const int64_t full = classes - classes % W;
+  const int tail = static_cast<int>(classes - full);
   const F neg_inf = V::set1(-std::numeric_limits<float>::infinity());
   for (int64_t r = begin; r < end; ++r) {
     const int64_t row = r * row_stride;
     F m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
-    int c = 0;
+    int64_t c = 0;
     for (; c + 4 * W <= full; c += 4 * W) {
       m0 = V::max(V::template load<K>(data, row + c), m0);
       m1 = V::max(V::template load<K>(data, row + c + W), m1);
@@ -47,7 +48,7 @@ TS_SIMD void label_rows_impl(const void* data, int64_t row_stride, int classes, 
       continue;
     }
     const F vmax = V::set1(max);
-    int found = -1;
+    int64_t found = -1;
     D acc = V::zero_double();
     c = 0;
     while (c < full) {

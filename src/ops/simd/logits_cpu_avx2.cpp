@@ -54,14 +54,13 @@ struct V {
       return convert<K>(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i)));
     }
   }
-  // AVX2 has no 16-bit masked load: the n elements go through a −Inf-filled buffer.
+  // fp32: a masked load; AVX2 has no 16-bit one, so those n elements go through a −Inf-filled buffer.
   template <Packed K>
   TS_SIMD static F load_partial(const void* p, int64_t i, int n) {
     if constexpr (K == Packed::Float32) {
-      alignas(32) float buffer[8];
-      for (int j = 0; j < 8; ++j) buffer[j] = -std::numeric_limits<float>::infinity();
-      std::memcpy(buffer, static_cast<const float*>(p) + i, sizeof(float) * std::size_t(n));
-      return _mm256_load_ps(buffer);
+      const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const F x = _mm256_maskload_ps(static_cast<const float*>(p) + i, lanes);
+      return _mm256_blendv_ps(set1(-std::numeric_limits<float>::infinity()), x, _mm256_castsi256_ps(lanes));
     } else {
       alignas(16) uint16_t buffer[8];
       for (int j = 0; j < 8; ++j) buffer[j] = K == Packed::Float16 ? uint16_t(0xFC00) : uint16_t(0xFF80);
@@ -94,6 +93,25 @@ struct V {
     const __m256d s = _mm256_add_pd(acc.lo, acc.hi);
     const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
     return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+  }
+
+  TS_SIMD static I lane_offsets(int stride) {
+    return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+  }
+  TS_SIMD static F gather(const float* base, I offsets) { return _mm256_i32gather_ps(base, offsets, 4); }
+  // Bit j: lane j is finite (x − x is 0, not NaN).
+  TS_SIMD static unsigned finite_mask(F x) {
+    return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_sub_ps(x, x), zero(), _CMP_EQ_OQ)));
+  }
+  TS_SIMD static void store_labels(int64_t* p, I index) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(index)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(index, 1)));
+  }
+  // 1 / sum per lane, rounded to float.
+  TS_SIMD static void store_inverse(float* p, D sum) {
+    const __m256d one = _mm256_set1_pd(1.0);
+    _mm_storeu_ps(p, _mm256_cvtpd_ps(_mm256_div_pd(one, sum.lo)));
+    _mm_storeu_ps(p + 4, _mm256_cvtpd_ps(_mm256_div_pd(one, sum.hi)));
   }
 
   TS_SIMD static I zero_int() { return _mm256_setzero_si256(); }

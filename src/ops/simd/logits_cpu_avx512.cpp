@@ -83,6 +83,24 @@ struct V {
   }
   TS_SIMD static double hsum(D acc) { return _mm512_reduce_add_pd(_mm512_add_pd(acc.lo, acc.hi)); }
 
+  TS_SIMD static I lane_offsets(int stride) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32(stride));
+  }
+  TS_SIMD static F gather(const float* base, I offsets) { return _mm512_i32gather_ps(offsets, base, 4); }
+  // Bit j: lane j is finite (x − x is 0, not NaN).
+  TS_SIMD static unsigned finite_mask(F x) { return _mm512_cmp_ps_mask(_mm512_sub_ps(x, x), zero(), _CMP_EQ_OQ); }
+  TS_SIMD static void store_labels(int64_t* p, I index) {
+    _mm512_storeu_si512(p, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(index)));
+    _mm512_storeu_si512(p + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(index, 1)));
+  }
+  // 1 / sum per lane, rounded to float.
+  TS_SIMD static void store_inverse(float* p, D sum) {
+    const __m512d one = _mm512_set1_pd(1.0);
+    _mm256_storeu_ps(p, _mm512_cvtpd_ps(_mm512_div_pd(one, sum.lo)));
+    _mm256_storeu_ps(p + 8, _mm512_cvtpd_ps(_mm512_div_pd(one, sum.hi)));
+  }
+
   TS_SIMD static I zero_int() { return _mm512_setzero_si512(); }
   TS_SIMD static I set1_int(int v) { return _mm512_set1_epi32(v); }
   TS_SIMD static void store_int(int32_t* p, I v) { _mm512_storeu_si512(p, v); }

@@ -19,6 +19,46 @@
 // Exponentials are summed in float over at most kFloatRun vectors per lane, then in double: the
 // error bound of docs/ops.md.
 
+// Few classes (fp32, C ≤ kAcrossMaxClasses): one row per lane instead, W rows at a time, each
+// column gathered once and kept in registers; argmax by the update step of the segmentation path
+// (its best is NaN exactly for rows with a NaN), then the same float-then-double sum. Rows whose
+// best is not finite get −1 for the scalar path. Returns the first row not done (< W remain).
+constexpr int kAcrossMaxClasses = 16;
+template <class V>
+TS_SIMD int64_t label_rows_across(const float* data, int64_t row_stride, int classes, int64_t begin, int64_t end,
+                                  int64_t* labels, float* confidence) {
+  using F = typename V::F;
+  using I = typename V::I;
+  using D = typename V::D;
+  constexpr int W = V::kWidth;
+  const I offsets = V::lane_offsets(static_cast<int>(row_stride));
+  F x[kAcrossMaxClasses];
+  int64_t r = begin;
+  for (; r + W <= end; r += W) {
+    const float* base = data + r * row_stride;
+    x[0] = V::gather(base, offsets);
+    F best = x[0];
+    I index = V::zero_int();
+    for (int c = 1; c < classes; ++c) {
+      x[c] = V::gather(base + c, offsets);
+      V::update(best, index, x[c], V::set1_int(c));
+    }
+    D acc = V::zero_double();
+    for (int c0 = 0; c0 < classes; c0 += 8) {
+      F s = V::zero();
+      const int c1 = c0 + 8 < classes ? c0 + 8 : classes;
+      for (int c = c0; c < c1; ++c) s = V::add(s, V::exp(V::sub(x[c], best)));
+      acc = V::widen_add(acc, s);
+    }
+    V::store_labels(labels + r, index);
+    if (confidence) V::store_inverse(confidence + r, acc);
+    for (unsigned bad = ~V::finite_mask(best) & ((1u << W) - 1u); bad; bad &= bad - 1) {
+      labels[r + __builtin_ctz(bad)] = -1;
+    }
+  }
+  return r;
+}
+
 template <class V, detail::logits_simd::Packed K>
 TS_SIMD void label_rows_impl(const void* data, int64_t row_stride, int classes, int64_t begin, int64_t end,
                              int64_t* labels, float* confidence) {
@@ -30,6 +70,14 @@ TS_SIMD void label_rows_impl(const void* data, int64_t row_stride, int classes, 
   const int64_t full = classes - classes % W;
   const int tail = static_cast<int>(classes - full);
   const F neg_inf = V::set1(-std::numeric_limits<float>::infinity());
+  if constexpr (K == detail::logits_simd::Packed::Float32) {
+    // 32-bit gather offsets: (W − 1)·row_stride + C must fit.
+    if (classes <= kAcrossMaxClasses && row_stride >= 0 &&
+        (W - 1) * row_stride + classes <= std::numeric_limits<int32_t>::max()) {
+      begin = label_rows_across<V>(static_cast<const float*>(data), row_stride, classes, begin, end, labels,
+                                   confidence);
+    }
+  }
   for (int64_t r = begin; r < end; ++r) {
     const int64_t row = r * row_stride;
     F m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;

@@ -29,9 +29,31 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 const double kRelativeBound = std::ldexp(1.0, -20);
 
 // Selects a path for the op calls in its scope through the documented variable.
+// Selects a path for the op calls in its scope through the documented variables (null: none set),
+// restoring what the environment had.
 struct IsaScope {
-  explicit IsaScope(simd::Isa isa) { setenv("TRAINSCOPE_CPU_ISA", simd::isa_name(isa), 1); }
-  ~IsaScope() { unsetenv("TRAINSCOPE_CPU_ISA"); }
+  std::string saved_isa, saved_simd;
+  bool had_isa, had_simd;
+  explicit IsaScope(const char* isa) {
+    const char* a = std::getenv("TRAINSCOPE_CPU_ISA");
+    const char* b = std::getenv("TRAINSCOPE_CPU_SIMD");
+    had_isa = a != nullptr;
+    had_simd = b != nullptr;
+    saved_isa = a ? a : "";
+    saved_simd = b ? b : "";
+    unsetenv("TRAINSCOPE_CPU_SIMD");
+    if (isa) {
+      setenv("TRAINSCOPE_CPU_ISA", isa, 1);
+    } else {
+      unsetenv("TRAINSCOPE_CPU_ISA");
+    }
+  }
+  explicit IsaScope(simd::Isa isa) : IsaScope(simd::isa_name(isa)) {}
+  ~IsaScope() {
+    if (had_isa) setenv("TRAINSCOPE_CPU_ISA", saved_isa.c_str(), 1);
+    else unsetenv("TRAINSCOPE_CPU_ISA");
+    if (had_simd) setenv("TRAINSCOPE_CPU_SIMD", saved_simd.c_str(), 1);
+  }
 };
 
 std::vector<simd::Isa> vector_isas() {
@@ -177,9 +199,28 @@ void check_labels(Matrix& m, const std::string& what) {
 
 const char* dtype_tag(DType d) { return d == DType::Float32 ? "fp32" : d == DType::Float16 ? "fp16" : "bf16"; }
 
-TEST(LabelsSimd, ThisMachineRunsAVectorPathOrSaysWhy) {
+TEST(LabelsSimd, TheSelectionFollowsTheEnvironment) {
+  {
+    IsaScope none(nullptr);  // unset: the best this machine runs
+    EXPECT_EQ(simd::active_isa(), simd::supported(simd::Isa::Avx512) ? simd::Isa::Avx512
+                                  : simd::supported(simd::Isa::Avx2)  ? simd::Isa::Avx2
+                                                                      : simd::Isa::Scalar);
+  }
+  {
+    IsaScope scalar("scalar");
+    EXPECT_EQ(simd::active_isa(), simd::Isa::Scalar);
+  }
+  {
+    IsaScope avx2("avx2");  // a cap: AVX-512 is not taken
+    EXPECT_EQ(simd::active_isa(), simd::supported(simd::Isa::Avx2) ? simd::Isa::Avx2 : simd::Isa::Scalar);
+  }
+  {
+    IsaScope off(nullptr);
+    setenv("TRAINSCOPE_CPU_SIMD", "0", 1);  // the histogram switch turns these paths off too
+    EXPECT_EQ(simd::active_isa(), simd::Isa::Scalar);
+    unsetenv("TRAINSCOPE_CPU_SIMD");
+  }
   if (vector_isas().empty()) GTEST_SKIP() << "no AVX2 / AVX-512 here (or a build without SLEEF): scalar only";
-  EXPECT_NE(simd::active_isa(), simd::Isa::Scalar);
 }
 
 TEST(LabelsSimd, RandomRowsEveryWidthAndDtype) {

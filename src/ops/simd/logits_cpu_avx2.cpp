@@ -68,13 +68,6 @@ struct V {
       return convert<K>(_mm_load_si128(reinterpret_cast<const __m128i*>(buffer)));
     }
   }
-  // The cache lines of U vectors from element i (may lie past the data: a prefetch never faults).
-  template <Packed K, int U>
-  TS_SIMD static void prefetch(const void* p, int64_t i) {
-    constexpr int bytes = U * kWidth * (K == Packed::Float32 ? 4 : 2);
-    const char* at = static_cast<const char*>(p) + i * (K == Packed::Float32 ? 4 : 2);
-    for (int line = 0; line < bytes; line += 64) _mm_prefetch(at + line, _MM_HINT_T0);
-  }
   TS_SIMD static F set1(float v) { return _mm256_set1_ps(v); }
   TS_SIMD static F zero() { return _mm256_setzero_ps(); }
   TS_SIMD static F max(F a, F b) { return _mm256_max_ps(a, b); }

@@ -67,13 +67,6 @@ struct V {
       return convert<K>(_mm256_mask_loadu_epi16(_mm256_set1_epi16(neg_inf), m, static_cast<const uint16_t*>(p) + i));
     }
   }
-  // The cache lines of U vectors from element i (may lie past the data: a prefetch never faults).
-  template <Packed K, int U>
-  TS_SIMD static void prefetch(const void* p, int64_t i) {
-    constexpr int bytes = U * kWidth * (K == Packed::Float32 ? 4 : 2);
-    const char* at = static_cast<const char*>(p) + i * (K == Packed::Float32 ? 4 : 2);
-    for (int line = 0; line < bytes; line += 64) _mm_prefetch(at + line, _MM_HINT_T0);
-  }
   TS_SIMD static F set1(float v) { return _mm512_set1_ps(v); }
   TS_SIMD static F zero() { return _mm512_setzero_ps(); }
   TS_SIMD static F max(F a, F b) { return _mm512_max_ps(a, b); }

@@ -141,10 +141,6 @@ inline float scalar_load(const void* data, int64_t i) {
   }
 }
 
-// How far ahead along each channel a block asks for its lines: C streams 4 MB apart (512² fp32)
-// are more than the hardware prefetcher follows well.
-constexpr int64_t kPrefetchPixels = 1024;
-
 // U vectors of pixels starting at pixel i, all channels: registers hold the running best.
 template <class V, detail::logits_simd::Packed K, int U>
 TS_SIMD void argmax_block(const void* data, int64_t channel_stride, int classes, int64_t i, int32_t* out) {
@@ -161,7 +157,6 @@ TS_SIMD void argmax_block(const void* data, int64_t channel_stride, int classes,
   for (int c = 1; c < classes; ++c) {
     const int64_t at = int64_t(c) * channel_stride + i;
     const I cv = V::set1_int(c);
-    if constexpr (U > 1) V::template prefetch<K, U>(data, at + kPrefetchPixels);
 #pragma GCC unroll 8
     for (int u = 0; u < U; ++u) V::update(best[u], index[u], V::template load<K>(data, at + u * W), cv);
   }

@@ -68,7 +68,9 @@ void labels_cpu(const TensorView& logits, const LabelOutputs& out, const LabelTa
   const bool vector_rows = isa != logits_simd::Isa::Scalar && job.classes >= 2 && k == 0 &&
                            col_stride == 1;
   detail::parallel_for(job.rows, 256, [&](int64_t begin, int64_t end) {
-    if (vector_rows) logits_simd::label_rows(isa, packed, base, row_stride, job.classes, begin, end, labels, confidence);
+    if (vector_rows) {
+      logits_simd::label_rows(isa, packed, base, row_stride, job.classes, begin, end, labels, confidence);
+    }
     for (int64_t r = begin; r < end; ++r) {
       if (vector_rows && labels[r] >= 0) continue;
       const Storage* row = base + r * row_stride;

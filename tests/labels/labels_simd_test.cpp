@@ -326,7 +326,8 @@ TEST(LabelsSimd, TopKBinaryAndConfusionAgreeAcrossPaths) {
   for (auto& t : targets) t = int64_t(rng() % (c + 2)) - 1;  // some outside [0, C)
   auto run = [&](simd::Isa isa) {
     IsaScope scope(isa);
-    std::vector<int64_t> labels(static_cast<std::size_t>(n)), top(std::size_t(n * 3)), confusion(std::size_t(c * c), 0), ignored(1, 0);
+    std::vector<int64_t> labels(static_cast<std::size_t>(n)), top(std::size_t(n * 3));
+    std::vector<int64_t> confusion(std::size_t(c * c), 0), ignored(1, 0);
     std::vector<float> conf(static_cast<std::size_t>(n)), top_conf(std::size_t(n * 3));
     LabelOutputs out;
     out.labels = TensorView::contiguous(labels.data(), DType::Int64, {n});

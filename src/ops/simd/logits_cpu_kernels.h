@@ -10,7 +10,8 @@
 // load<K>(p, i) (kWidth elements from element i), load_partial<K>(p, i, n) (n < kWidth, the
 // other lanes −Inf), set1, zero, max (a NaN in the first operand yields the second), sub, add,
 // exp, hmax, eq_mask (bit j: lane j equal), widen_add, hsum, set1_int, zero_int, update (the
-// argmax step), store_int.
+// argmax step), store_int; for few-class rows lane_offsets, gather, finite_mask, store_labels
+// (int32 → int64) and store_inverse (1 / sum, as float).
 //
 // labels: two passes over the row (in L1 for the second, as the scalar path). Pass 1 is only a
 // maximum that skips NaNs. Pass 2 sums exp(v − max) and finds the first v == max, the label: the
@@ -187,7 +188,7 @@ TS_SIMD void argmax_channels_impl(const void* data, int64_t channel_stride, int 
 // The exported entry points of one ISA file.
 #define TS_DEFINE_LOGITS_ENTRY_POINTS(V)                                                                  \
   TS_SIMD_ENTRY void label_rows(Packed kind, const void* data, int64_t row_stride, int classes,          \
-                                int64_t begin, int64_t end, int64_t* labels, float* confidence) {                                      \
+                                int64_t begin, int64_t end, int64_t* labels, float* confidence) {    \
     switch (kind) {                                                                                       \
       case Packed::Float32:                                                                               \
         label_rows_impl<V, Packed::Float32>(data, row_stride, classes, begin, end, labels, confidence);   \
@@ -201,7 +202,7 @@ TS_SIMD void argmax_channels_impl(const void* data, int64_t channel_stride, int 
     }                                                                                                     \
   }                                                                                                       \
   TS_SIMD_ENTRY void argmax_channels(Packed kind, const void* data, int64_t channel_stride, int classes,  \
-                                     int64_t count, int32_t* out) {                                                                    \
+                                     int64_t count, int32_t* out) {                                      \
     switch (kind) {                                                                                       \
       case Packed::Float32:                                                                               \
         argmax_channels_impl<V, Packed::Float32>(data, channel_stride, classes, count, out);              \

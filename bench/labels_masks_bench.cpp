@@ -1,7 +1,10 @@
 // Labels from logits, mask → RGB and fused segmentation logits → RGB: trainscope's ops against
 // what PyTorch users do today (the anchors: argmax + softmax-max, palette[mask],
 // palette[argmax(logits)]).
+#include <cstdlib>
+
 #include "harness.h"
+#include "ops/simd/logits_cpu_simd.h"  // src/
 #include "trainscope/torch.h"
 
 namespace trainscope::bench {
@@ -13,6 +16,24 @@ std::vector<torch::Tensor> rotated(const Context& ctx, const torch::Tensor& t) {
   const double bytes = double(t.numel()) * double(t.element_size());
   for (int i = 1; i < ctx.rotations(bytes); ++i) copies.push_back(t.clone());
   return copies;
+}
+
+// On the CPU: the vector path the subject takes (TRAINSCOPE_CPU_ISA caps it), and a run of `fn`
+// on the scalar path, the reference the vector paths replace.
+void note_cpu_path(const Context& ctx, CaseResult& r) {
+  if (!ctx.on_cuda()) r.about["cpu_path"] = detail::logits_simd::isa_name(detail::logits_simd::active_isa());
+}
+void add_scalar_variant(const Context& ctx, CaseResult& r, const std::function<void()>& fn, int reps) {
+  if (ctx.on_cuda() || detail::logits_simd::active_isa() == detail::logits_simd::Isa::Scalar) return;
+  const char* before = std::getenv("TRAINSCOPE_CPU_ISA");
+  const std::string saved = before ? before : "";
+  setenv("TRAINSCOPE_CPU_ISA", "scalar", 1);
+  r.add("trainscope_scalar_path", ctx.time_ms(fn, reps, 1));
+  if (before) {
+    setenv("TRAINSCOPE_CPU_ISA", saved.c_str(), 1);
+  } else {
+    unsetenv("TRAINSCOPE_CPU_ISA");
+  }
 }
 
 torch::Tensor palette_table(const Palette& p, const Context& ctx) {
@@ -59,6 +80,8 @@ void run_labels_case(Context& ctx, torch::ScalarType dtype, const std::string& t
           auto m = torch::softmax(x.to(torch::kFloat), 1).max(1);
         }, reps, 3));
   r.add("torch_argmax", ctx.time_ms([&] { next().argmax(1); }, reps, 3));
+  note_cpu_path(ctx, r);
+  add_scalar_variant(ctx, r, subject, std::max(3, reps / 5));
 
   // The subject did the whole job: its labels are torch's, its confidences torch's softmax.
   labels_from_logits(view_of(inputs[0]), outputs, nullptr, {}, stream);
@@ -135,6 +158,8 @@ TRAINSCOPE_BENCH_CASE(segmentation_to_rgb_fp32) {
           auto colours = table.index({classes});
           auto per_class = torch::bincount(classes.flatten(), {}, c);
         }, reps, 3));
+  note_cpu_path(ctx, r);
+  add_scalar_variant(ctx, r, subject, std::max(3, reps / 5));
 
   segmentation_to_rgb(view_of(inputs[0]), ChannelLayout::ChannelsFirst, palette, rgb_view, stats, nullptr, {}, stream);
   const auto classes = inputs[0].argmax(1);

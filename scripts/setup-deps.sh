@@ -11,7 +11,7 @@ TORCH_VERSION=2.11.0   # the GPU runner's torch; PyPI's Linux wheel of it carrie
 PY_PACKAGES=("torch==${TORCH_VERSION}" "numpy" "tensorboard")
 DEB_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv
               nlohmann-json3-dev libcurl4-openssl-dev libssl-dev libpng-dev zlib1g-dev
-              libgtest-dev libgmock-dev)
+              libgtest-dev libgmock-dev libsleef-dev)
 
 say() { echo "[setup] $*"; }
 

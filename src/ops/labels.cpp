@@ -12,6 +12,7 @@
 #include "common/half_float.h"
 #include "common/parallel.h"
 #include "logit_math.h"  // kernels/: the arithmetic shared with the CUDA kernels
+#include "ops/simd/logits_cpu_simd.h"
 
 #ifdef TRAINSCOPE_WITH_CUDA
 #include "labels.h"  // kernels/
@@ -20,6 +21,7 @@
 namespace trainscope {
 namespace {
 
+namespace logits_simd = detail::logits_simd;
 constexpr const char* kOp = "labels_from_logits";
 
 // Arguments after checking, in the form both the CPU path and the CUDA launcher use.
@@ -49,7 +51,7 @@ void check_vector(const TensorView& t, const char* arg, DType dtype, const std::
 
 template <typename Reader>
 void labels_cpu(const TensorView& logits, const LabelOutputs& out, const LabelTargets* targets,
-                const LabelsJob& job) {
+                const LabelsJob& job, logits_simd::Packed packed) {
   using Storage = typename Reader::Storage;
   const auto* base = logits.data_as<const Storage>();
   const int64_t row_stride = logits.strides[0], col_stride = logits.strides[1];
@@ -59,8 +61,18 @@ void labels_cpu(const TensorView& logits, const LabelOutputs& out, const LabelTa
   auto* top_conf = job.top_k ? out.top_k_confidence.data_as<float>() : nullptr;
   const int k = job.top_k;
 
+  // The vector paths (ops/simd/) do labels and confidences of rows with unit column stride; rows
+  // they hand back (a NaN, a +Inf, only −Inf), top-k, C == 1 and other strides take the scalar
+  // code below, the reference.
+  const logits_simd::Isa isa = logits_simd::active_isa();
+  const bool vector_rows = isa != logits_simd::Isa::Scalar && job.classes >= 2 && k == 0 &&
+                           col_stride == 1;
   detail::parallel_for(job.rows, 256, [&](int64_t begin, int64_t end) {
+    if (vector_rows) {
+      logits_simd::label_rows(isa, packed, base, row_stride, job.classes, begin, end, labels, confidence);
+    }
     for (int64_t r = begin; r < end; ++r) {
+      if (vector_rows && labels[r] >= 0) continue;
       const Storage* row = base + r * row_stride;
       if (job.classes == 1) {
         const float v = Reader::load(row);
@@ -197,9 +209,15 @@ void labels_from_logits(const TensorView& logits, const LabelOutputs& outputs,
 
   if (!logits.device.is_cuda()) {
     switch (logits.dtype) {
-      case DType::Float32: labels_cpu<detail::Float32Reader>(logits, outputs, targets, job); break;
-      case DType::Float16: labels_cpu<detail::Float16Reader>(logits, outputs, targets, job); break;
-      default: labels_cpu<detail::BFloat16Reader>(logits, outputs, targets, job); break;
+      case DType::Float32:
+        labels_cpu<detail::Float32Reader>(logits, outputs, targets, job, logits_simd::Packed::Float32);
+        break;
+      case DType::Float16:
+        labels_cpu<detail::Float16Reader>(logits, outputs, targets, job, logits_simd::Packed::Float16);
+        break;
+      default:
+        labels_cpu<detail::BFloat16Reader>(logits, outputs, targets, job, logits_simd::Packed::BFloat16);
+        break;
     }
     return;
   }

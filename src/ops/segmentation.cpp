@@ -1,5 +1,6 @@
 // segmentation_to_rgb (declared in trainscope/ops/colorize.h): the fused logits → RGB path.
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "common/half_float.h"
 #include "common/parallel.h"
 #include "logit_math.h"  // kernels/: the argmax order shared with the CUDA kernels
+#include "ops/simd/logits_cpu_simd.h"
 #include "trainscope/ops/colorize.h"
 
 #ifdef TRAINSCOPE_WITH_CUDA
@@ -30,7 +32,8 @@ int64_t target_at(const TensorView& target, int64_t offset) {
 
 template <typename Reader>
 void segmentation_cpu(const TensorView& logits, ChannelLayout layout, const Palette& palette, Rgb ignore,
-                      uint8_t* rgb, const SegmentationStats& stats, const TensorView* target) {
+                      uint8_t* rgb, const SegmentationStats& stats, const TensorView* target,
+                      detail::logits_simd::Packed packed) {
   using Storage = typename Reader::Storage;
   const auto* base = logits.data_as<const Storage>();
   const bool first = layout == ChannelLayout::ChannelsFirst;
@@ -49,6 +52,78 @@ void segmentation_cpu(const TensorView& logits, ChannelLayout layout, const Pale
   auto* union_counts = stats.union_.data_as<int64_t>();
   for (int64_t* out : {counts, intersection, union_counts}) {
     if (out) std::fill(out, out + classes, 0);
+  }
+
+  // Vector path (ops/simd/): channels first with unit stride along W. The argmax runs across a run
+  // of pixels of one image row (lanes = consecutive x, a loop over channels); colours and counts
+  // then go pixel by pixel from a palette table, the ignore colour at index palette_size.
+  namespace simd = detail::logits_simd;
+  const simd::Isa isa = simd::active_isa();
+  if (isa != simd::Isa::Scalar && first && w_stride == 1) {
+    const int shown = static_cast<int>(std::min<int64_t>(classes, palette_size));
+    std::vector<uint32_t> table(std::size_t(shown) + 1);
+    for (int c = 0; c <= shown; ++c) {
+      const Rgb color = c < shown ? palette[c] : ignore;
+      table[std::size_t(c)] = uint32_t(color.r) | uint32_t(color.g) << 8 | uint32_t(color.b) << 16;
+    }
+    std::mutex merge;
+    detail::parallel_for(pixels, 4096, [&](int64_t begin, int64_t end) {
+      std::vector<int64_t> local_counts(counts ? 4 * classes : 0, 0);
+      std::vector<int64_t> local_inter(want_iou ? classes : 0, 0), local_union(want_iou ? classes : 0, 0);
+      std::vector<int32_t> classes_of(std::size_t(std::min<int64_t>(width, end - begin)));
+      for (int64_t p = begin; p < end;) {
+        const int64_t x0 = p % width, y = (p / width) % height, n = p / (width * height);
+        const int64_t run = std::min(width - x0, end - p);
+        simd::argmax_channels(isa, packed, base + n * n_stride + y * h_stride + x0, c_stride,
+                              static_cast<int>(classes), run, classes_of.data());
+        // Four-byte stores, each overwriting the next pixel's first byte before that pixel is
+        // written; the run's last pixel, whose next byte may be another task's, stores three.
+        uint8_t* out = rgb + 3 * p;
+        for (int64_t i = 0; i + 1 < run; ++i) {
+          const uint32_t color = table[std::size_t(std::min(classes_of[std::size_t(i)], shown))];
+          std::memcpy(out + 3 * i, &color, 4);
+        }
+        const uint32_t last = table[std::size_t(std::min(classes_of[std::size_t(run - 1)], shown))];
+        std::memcpy(out + 3 * (run - 1), &last, 3);
+        if (counts) {  // four tables in turn: a run of one class does not wait on one counter
+          int64_t* table4 = local_counts.data();
+          const std::size_t cs = std::size_t(classes);
+          int64_t i = 0;
+          for (; i + 4 <= run; i += 4) {
+            ++table4[std::size_t(classes_of[std::size_t(i)])];
+            ++table4[cs + std::size_t(classes_of[std::size_t(i + 1)])];
+            ++table4[2 * cs + std::size_t(classes_of[std::size_t(i + 2)])];
+            ++table4[3 * cs + std::size_t(classes_of[std::size_t(i + 3)])];
+          }
+          for (; i < run; ++i) ++table4[std::size_t(classes_of[std::size_t(i)])];
+        }
+        if (want_iou) {
+          for (int64_t i = 0; i < run; ++i) {
+            const int cls = classes_of[std::size_t(i)];
+            const int64_t t = target_at(*target, n * target->strides[0] + y * target->strides[1] +
+                                                     (x0 + i) * target->strides[2]);
+            if (t >= 0 && t < classes) {
+              ++local_union[std::size_t(cls)];
+              if (t == cls) {
+                ++local_inter[std::size_t(cls)];
+              } else {
+                ++local_union[std::size_t(t)];
+              }
+            }
+          }
+        }
+        p += run;
+      }
+      std::lock_guard<std::mutex> lock(merge);
+      for (int64_t c = 0; c < classes; ++c) {
+        if (counts) {
+          for (int64_t j = 0; j < 4; ++j) counts[c] += local_counts[std::size_t(j * classes + c)];
+        }
+        if (want_iou && intersection) intersection[c] += local_inter[std::size_t(c)];
+        if (want_iou && union_counts) union_counts[c] += local_union[std::size_t(c)];
+      }
+    });
+    return;
   }
 
   std::mutex merge;
@@ -138,13 +213,16 @@ void segmentation_to_rgb(const TensorView& logits, ChannelLayout layout, const P
   if (!logits.device.is_cuda()) {
     switch (logits.dtype) {
       case DType::Float32:
-        segmentation_cpu<detail::Float32Reader>(logits, layout, palette, options.ignore_color, out, stats, target);
+        segmentation_cpu<detail::Float32Reader>(logits, layout, palette, options.ignore_color, out, stats, target,
+                                                  detail::logits_simd::Packed::Float32);
         break;
       case DType::Float16:
-        segmentation_cpu<detail::Float16Reader>(logits, layout, palette, options.ignore_color, out, stats, target);
+        segmentation_cpu<detail::Float16Reader>(logits, layout, palette, options.ignore_color, out, stats, target,
+                                                  detail::logits_simd::Packed::Float16);
         break;
       default:
-        segmentation_cpu<detail::BFloat16Reader>(logits, layout, palette, options.ignore_color, out, stats, target);
+        segmentation_cpu<detail::BFloat16Reader>(logits, layout, palette, options.ignore_color, out, stats, target,
+                                                  detail::logits_simd::Packed::BFloat16);
         break;
     }
     return;

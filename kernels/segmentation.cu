@@ -252,7 +252,7 @@ void launch_segmentation_to_rgb(const SegmentationLaunch& args, const PalettePar
   DeviceGuard guard(device);
   auto s = static_cast<cudaStream_t>(stream.handle);
   const size_t count_bytes = size_t(args.classes) * sizeof(int64_t);
-  for (int64_t* out : {args.class_counts, args.intersection, args.union_}) {
+  for (int64_t* out : {args.class_counts, args.intersection, args.union_counts}) {
     if (out) TS_CUDA_CHECK(cudaMemsetAsync(out, 0, count_bytes, s));
   }
   if (args.images * args.pixels_per_image == 0) return;
@@ -261,7 +261,7 @@ void launch_segmentation_to_rgb(const SegmentationLaunch& args, const PalettePar
   counters.classes = args.classes;
   counters.global[0] = reinterpret_cast<unsigned long long*>(args.class_counts);
   counters.global[1] = reinterpret_cast<unsigned long long*>(args.target ? args.intersection : nullptr);
-  counters.global[2] = reinterpret_cast<unsigned long long*>(args.target ? args.union_ : nullptr);
+  counters.global[2] = reinterpret_cast<unsigned long long*>(args.target ? args.union_counts : nullptr);
   counters.in_shared = int64_t(3) * args.classes * int64_t(sizeof(unsigned int)) <= kSharedCounterBytes;
   counters.shared = nullptr;
 

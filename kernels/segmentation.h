@@ -19,7 +19,7 @@ struct SegmentationLaunch {
   uint8_t* rgb = nullptr;        // contiguous [N, H, W, 3]
   int64_t* class_counts = nullptr;  // [C] or null; all three overwritten
   int64_t* intersection = nullptr;  // [C] or null
-  int64_t* union_ = nullptr;        // [C] or null
+  int64_t* union_counts = nullptr;        // [C] or null
   const void* target = nullptr;     // contiguous [N, H, W] or null
   DType target_dtype = DType::Int64;
 };

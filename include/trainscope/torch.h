@@ -52,7 +52,7 @@ struct SegmentationTensors {
   torch::Tensor rgb;           // uint8 [N, H, W, 3]
   torch::Tensor class_counts;  // int64 [C], predicted pixels per class
   torch::Tensor intersection;  // int64 [C]
-  torch::Tensor union_;        // int64 [C]
+  torch::Tensor union_counts;        // int64 [C]
 };
 
 // Segmentation logits [N, C, H, W] (ChannelsFirst) or [N, H, W, C] (ChannelsLast) → RGB through

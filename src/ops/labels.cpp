@@ -9,10 +9,11 @@
 #include <vector>
 
 #include "common/check.h"
-#include "common/half_float.h"
+#include "ops/element_readers.h"
 #include "common/parallel.h"
 #include "logit_math.h"  // kernels/: the arithmetic shared with the CUDA kernels
 #include "ops/simd/logits_cpu_simd.h"
+#include "ops/simd/packed_of.h"
 
 #ifdef TRAINSCOPE_WITH_CUDA
 #include "labels.h"  // kernels/
@@ -152,8 +153,8 @@ void labels_from_logits(const TensorView& logits, const LabelOutputs& outputs,
   using detail::check;
   detail::check_not_null(logits, kOp, "logits");
   check(logits.rank() == 2, kOp, "logits", "expected rank 2 [N, C], got ", logits.describe());
-  check(logits.dtype == DType::Float32 || logits.dtype == DType::Float16 || logits.dtype == DType::BFloat16,
-        kOp, "logits", "expected dtype float32, float16 or bfloat16, got ", logits.describe());
+  check(detail::accepts<detail::FloatDTypes>(logits.dtype), kOp, "logits", "expected dtype ",
+        detail::names<detail::FloatDTypes>(), ", got ", logits.describe());
   const int64_t n = logits.shape[0], c = logits.shape[1];
   check(c >= 1 && c <= std::numeric_limits<int32_t>::max(), kOp, "logits",
         "expected 1 ≤ C < 2^31 classes, got ", logits.describe());
@@ -208,17 +209,10 @@ void labels_from_logits(const TensorView& logits, const LabelOutputs& outputs,
   if (n == 0) return;
 
   if (!logits.device.is_cuda()) {
-    switch (logits.dtype) {
-      case DType::Float32:
-        labels_cpu<detail::Float32Reader>(logits, outputs, targets, job, logits_simd::Packed::Float32);
-        break;
-      case DType::Float16:
-        labels_cpu<detail::Float16Reader>(logits, outputs, targets, job, logits_simd::Packed::Float16);
-        break;
-      default:
-        labels_cpu<detail::BFloat16Reader>(logits, outputs, targets, job, logits_simd::Packed::BFloat16);
-        break;
-    }
+    detail::dispatch<detail::FloatDTypes>(logits.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      labels_cpu<typename detail::ReaderFor<T>::type>(logits, outputs, targets, job, logits_simd::packed_of<T>());
+    });
     return;
   }
 #ifdef TRAINSCOPE_WITH_CUDA

@@ -6,10 +6,11 @@
 #include <vector>
 
 #include "common/check.h"
-#include "common/half_float.h"
+#include "ops/element_readers.h"
 #include "common/parallel.h"
 #include "logit_math.h"  // kernels/: the argmax order shared with the CUDA kernels
 #include "ops/simd/logits_cpu_simd.h"
+#include "ops/simd/packed_of.h"
 #include "trainscope/ops/colorize.h"
 
 #ifdef TRAINSCOPE_WITH_CUDA
@@ -23,11 +24,11 @@ namespace {
 constexpr const char* kOp = "segmentation_to_rgb";
 
 int64_t target_at(const TensorView& target, int64_t offset) {
-  switch (target.dtype) {
-    case DType::UInt8: return target.data_as<const uint8_t>()[offset];
-    case DType::Int32: return target.data_as<const int32_t>()[offset];
-    default: return target.data_as<const int64_t>()[offset];
-  }
+  int64_t id = 0;
+  detail::dispatch<detail::MaskIdDTypes>(target.dtype, [&](auto tag) {
+    id = static_cast<int64_t>(target.data_as<const typename decltype(tag)::type>()[offset]);
+  });
+  return id;
 }
 
 template <typename Reader>
@@ -45,11 +46,11 @@ void segmentation_cpu(const TensorView& logits, ChannelLayout layout, const Pale
   const int64_t height = logits.shape[first ? 2 : 1], width = logits.shape[first ? 3 : 2];
   const int64_t pixels = logits.shape[0] * height * width;
   const int palette_size = palette.size();
-  const bool want_iou = target && (stats.intersection.data || stats.union_.data);
+  const bool want_iou = target && (stats.intersection.data || stats.union_counts.data);
 
   auto* counts = stats.class_counts.data_as<int64_t>();
   auto* intersection = stats.intersection.data_as<int64_t>();
-  auto* union_counts = stats.union_.data_as<int64_t>();
+  auto* union_counts = stats.union_counts.data_as<int64_t>();
   for (int64_t* out : {counts, intersection, union_counts}) {
     if (out) std::fill(out, out + classes, 0);
   }
@@ -183,8 +184,8 @@ void segmentation_to_rgb(const TensorView& logits, ChannelLayout layout, const P
   const bool first = layout == ChannelLayout::ChannelsFirst;
   check(logits.rank() == 4, kOp, "logits", "expected rank 4 ", first ? "[N, C, H, W]" : "[N, H, W, C]",
         ", got ", logits.describe());
-  check(logits.dtype == DType::Float32 || logits.dtype == DType::Float16 || logits.dtype == DType::BFloat16,
-        kOp, "logits", "expected dtype float32, float16 or bfloat16, got ", logits.describe());
+  check(detail::accepts<detail::FloatDTypes>(logits.dtype), kOp, "logits", "expected dtype ",
+        detail::names<detail::FloatDTypes>(), ", got ", logits.describe());
   const int64_t n = logits.shape[0], classes = logits.shape[first ? 1 : 3];
   const int64_t height = logits.shape[first ? 2 : 1], width = logits.shape[first ? 3 : 2];
   check(classes >= 1 && classes <= std::numeric_limits<int32_t>::max(), kOp, "logits",
@@ -195,14 +196,14 @@ void segmentation_to_rgb(const TensorView& logits, ChannelLayout layout, const P
   detail::check_same_device(logits, rgb, kOp, "rgb");
   if (stats.class_counts.data) check_count_output(stats.class_counts, "stats.class_counts", classes, logits);
   if (stats.intersection.data) check_count_output(stats.intersection, "stats.intersection", classes, logits);
-  if (stats.union_.data) check_count_output(stats.union_, "stats.union_", classes, logits);
-  if (stats.intersection.data || stats.union_.data) {
-    check(target != nullptr, kOp, "target", "is required for stats.intersection and stats.union_");
+  if (stats.union_counts.data) check_count_output(stats.union_counts, "stats.union_counts", classes, logits);
+  if (stats.intersection.data || stats.union_counts.data) {
+    check(target != nullptr, kOp, "target", "is required for stats.intersection and stats.union_counts");
   }
   if (target) {
     detail::check_not_null(*target, kOp, "target");
-    check(target->dtype == DType::UInt8 || target->dtype == DType::Int32 || target->dtype == DType::Int64,
-          kOp, "target", "expected dtype uint8, int32 or int64, got ", target->describe());
+    check(detail::accepts<detail::MaskIdDTypes>(target->dtype), kOp, "target", "expected dtype ",
+          detail::names<detail::MaskIdDTypes>(), ", got ", target->describe());
     check(target->shape == std::vector<int64_t>{n, height, width}, kOp, "target", "expected shape [", n, ", ",
           height, ", ", width, "] (the logits' N, H, W), got ", target->describe());
     detail::check_same_device(logits, *target, kOp, "target");
@@ -211,20 +212,11 @@ void segmentation_to_rgb(const TensorView& logits, ChannelLayout layout, const P
 
   auto* out = rgb.data_as<uint8_t>();
   if (!logits.device.is_cuda()) {
-    switch (logits.dtype) {
-      case DType::Float32:
-        segmentation_cpu<detail::Float32Reader>(logits, layout, palette, options.ignore_color, out, stats, target,
-                                                  detail::logits_simd::Packed::Float32);
-        break;
-      case DType::Float16:
-        segmentation_cpu<detail::Float16Reader>(logits, layout, palette, options.ignore_color, out, stats, target,
-                                                  detail::logits_simd::Packed::Float16);
-        break;
-      default:
-        segmentation_cpu<detail::BFloat16Reader>(logits, layout, palette, options.ignore_color, out, stats, target,
-                                                  detail::logits_simd::Packed::BFloat16);
-        break;
-    }
+    detail::dispatch<detail::FloatDTypes>(logits.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      segmentation_cpu<typename detail::ReaderFor<T>::type>(logits, layout, palette, options.ignore_color, out, stats,
+                                                            target, detail::logits_simd::packed_of<T>());
+    });
     return;
   }
 #ifdef TRAINSCOPE_WITH_CUDA
@@ -240,7 +232,7 @@ void segmentation_to_rgb(const TensorView& logits, ChannelLayout layout, const P
   args.rgb = out;
   args.class_counts = stats.class_counts.data_as<int64_t>();
   args.intersection = target ? stats.intersection.data_as<int64_t>() : nullptr;
-  args.union_ = target ? stats.union_.data_as<int64_t>() : nullptr;
+  args.union_counts = target ? stats.union_counts.data_as<int64_t>() : nullptr;
   args.target = target ? target->data : nullptr;
   args.target_dtype = target ? target->dtype : DType::Int64;
   kernels::launch_segmentation_to_rgb(args, detail::make_palette_param(palette, options.ignore_color),

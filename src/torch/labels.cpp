@@ -81,9 +81,9 @@ SegmentationTensors segmentation_to_rgb(const torch::Tensor& logits_in, ChannelL
   TensorView target_view;
   if (target.defined()) {
     out.intersection = torch::empty({classes}, long_options);
-    out.union_ = torch::empty({classes}, long_options);
+    out.union_counts = torch::empty({classes}, long_options);
     stats.intersection = view_of(out.intersection);
-    stats.union_ = view_of(out.union_);
+    stats.union_counts = view_of(out.union_counts);
     target_view = view_of(target);
   }
   segmentation_to_rgb(view_of(logits), layout, palette, view_of(out.rgb), stats,

@@ -50,7 +50,7 @@ TEST(LoggerGpu, LogEnqueuesWithoutWaitingAndMatchesTheCpu) {
     auto dir = testing::fresh_run_dir(std::string("logger_gpu_") + name);
     RunOptions options;
     options.directory = dir.string();
-    auto run = std::make_shared<Run>(options);
+    auto run = std::make_shared<trainscope::Run>(options);
     Logger logger(run);
     LogValues values = values_on(device);
     logger.log({{"warmup", torch::tensor(1.0f).to(device)}}, 0);  // first use: pinned buffers, plans

@@ -40,7 +40,7 @@ bool read_tensorboard_full(const fs::path& dir, json& out) {
 std::shared_ptr<Run> run_with_tensorboard(const fs::path& dir) {
   RunOptions options;
   options.directory = dir.string();
-  auto run = std::make_shared<Run>(options);
+  auto run = std::make_shared<trainscope::Run>(options);
   TensorBoardOptions tb;
   tb.flush_interval_seconds = 0;
   run->add_sink(std::make_shared<TensorBoardSink>(tensorboard_log_dir(run->directory()), tb));
@@ -52,7 +52,9 @@ std::vector<uint8_t> png_pixels(const fs::path& dir, const json& value) {
   return detail::decode_png(std::vector<uint8_t>(bytes.begin(), bytes.end())).pixels;
 }
 
-using test_support::expect_error;
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles) {
+  test_support::expect_error_all(fn, needles);
+}
 
 TEST(Logger, EveryValueKindMatchesHistoryAndTensorBoard) {
   auto dir = testing::fresh_run_dir("logger_kinds");
@@ -131,7 +133,7 @@ TEST(Logger, BadValuesAreErrorsNamingTheKeyAndLogNothing) {
   auto dir = testing::fresh_run_dir("logger_errors");
   RunOptions options;
   options.directory = dir.string();
-  auto run = std::make_shared<Run>(options);
+  auto run = std::make_shared<trainscope::Run>(options);
   Logger logger(run);
   torch::Tensor undefined;
   expect_error([&] { logger.log({{"loss", undefined}}); }, {"metric 'loss'", "undefined"});

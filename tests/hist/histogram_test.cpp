@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "common/half_float.h"  // src/: the reference conversion of test data
+#include "support/half_reference.h"  // tests/: the reference conversion of test data
 #include "support/expect_error.h"  // tests/
 #include "trainscope/cpu_executor.h"
 #include "trainscope/error.h"
@@ -402,8 +402,8 @@ TEST(Histogram, VectorKernelsAndScalarPathMatchTheReference) {
         }
         auto element = [&](std::size_t i) {
           if (dtype == DType::Float32) return double(f32[i]);
-          if (dtype == DType::Float16) return double(detail::float16_to_float(u16[i]));
-          return double(detail::bfloat16_to_float(u16[i]));
+          if (dtype == DType::Float16) return double(test_support::float16_reference(u16[i]));
+          return double(test_support::bfloat16_reference(u16[i]));
         };
         auto set = [&](std::size_t i, float v, uint16_t half, uint16_t bf16) {
           f32[i] = v;

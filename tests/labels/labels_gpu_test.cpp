@@ -127,7 +127,7 @@ void expect_same_segmentation(const torch::Tensor& logits, ChannelLayout layout,
   EXPECT_TRUE(torch::equal(cpu.class_counts, gpu.class_counts.cpu())) << what;
   if (target.defined()) {
     EXPECT_TRUE(torch::equal(cpu.intersection, gpu.intersection.cpu())) << what;
-    EXPECT_TRUE(torch::equal(cpu.union_, gpu.union_.cpu())) << what;
+    EXPECT_TRUE(torch::equal(cpu.union_counts, gpu.union_counts.cpu())) << what;
   }
 }
 
@@ -202,7 +202,7 @@ TEST(LabelsGpu, LabelsAndSegmentationRecordIntoACudaGraph) {
   SegmentationStats stats;
   stats.class_counts = view_of(counts);
   stats.intersection = view_of(inter);
-  stats.union_ = view_of(uni);
+  stats.union_counts = view_of(uni);
   const TensorView target_view = view_of(seg_target);
 
   auto stream = c10::cuda::getStreamFromPool();
@@ -230,7 +230,7 @@ TEST(LabelsGpu, LabelsAndSegmentationRecordIntoACudaGraph) {
   EXPECT_TRUE(torch::equal(rgb.cpu(), seg.rgb));
   EXPECT_TRUE(torch::equal(counts.cpu(), seg.class_counts));  // overwritten, not accumulated
   EXPECT_TRUE(torch::equal(inter.cpu(), seg.intersection));
-  EXPECT_TRUE(torch::equal(uni.cpu(), seg.union_));
+  EXPECT_TRUE(torch::equal(uni.cpu(), seg.union_counts));
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
 }

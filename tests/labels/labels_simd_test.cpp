@@ -398,7 +398,7 @@ SegResult run_segmentation(Matrix& storage, int64_t n, int64_t c, int64_t h, int
   SegmentationStats stats;
   stats.class_counts = TensorView::contiguous(r.counts.data(), DType::Int64, {c});
   stats.intersection = TensorView::contiguous(r.inter.data(), DType::Int64, {c});
-  stats.union_ = TensorView::contiguous(r.uni.data(), DType::Int64, {c});
+  stats.union_counts = TensorView::contiguous(r.uni.data(), DType::Int64, {c});
   const TensorView t = TensorView::contiguous(target.data(), DType::Int32, {n, h, w});
   IsaScope scope(isa);
   segmentation_to_rgb(logits, ChannelLayout::ChannelsFirst, palette,

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "common/half_float.h"
+#include "ops/element_readers.h"
 #include "support/expect_error.h"  // tests/
 #include "trainscope/error.h"
 #include "trainscope/ops/labels.h"

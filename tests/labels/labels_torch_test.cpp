@@ -145,7 +145,7 @@ TEST(SegmentationTorch, BothLayoutsMatchArgmaxPaletteAndIoU) {
       EXPECT_TRUE(torch::equal(r->rgb, expected_rgb)) << c10::toString(dtype);
       EXPECT_TRUE(torch::equal(r->class_counts, expected_counts));
       EXPECT_TRUE(torch::equal(r->intersection, expected_inter));
-      EXPECT_TRUE(torch::equal(r->union_, expected_union));
+      EXPECT_TRUE(torch::equal(r->union_counts, expected_union));
     }
   }
 }

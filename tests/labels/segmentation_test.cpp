@@ -34,7 +34,7 @@ struct Stats {
   explicit Stats(int64_t c) : counts(c, -1), inter(c, -1), uni(c, -1) {
     views.class_counts = TensorView::contiguous(counts.data(), DType::Int64, {c});
     views.intersection = TensorView::contiguous(inter.data(), DType::Int64, {c});
-    views.union_ = TensorView::contiguous(uni.data(), DType::Int64, {c});
+    views.union_counts = TensorView::contiguous(uni.data(), DType::Int64, {c});
   }
 };
 

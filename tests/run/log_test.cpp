@@ -24,7 +24,9 @@ using nlohmann::json;
 fs::path fresh_dir(const std::string& name) { return test_support::fresh_dir("log_test", name); }
 using test_support::history_of;
 
-using test_support::expect_error;
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles) {
+  test_support::expect_error_all(fn, needles);
+}
 
 RunOptions options_for(const fs::path& dir) {
   RunOptions options;

@@ -21,7 +21,7 @@ inline void expect_error(const std::function<void()>& fn, const std::string& nee
 }
 
 // The same, with a message that mentions every one of `needles`.
-inline void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles) {
+inline void expect_error_all(const std::function<void()>& fn, const std::vector<std::string>& needles) {
   try {
     fn();
     ADD_FAILURE() << "expected trainscope::Error mentioning " << needles.front();

@@ -52,7 +52,7 @@ enum class ChannelLayout { ChannelsFirst, ChannelsLast };  // [N, C, H, W] or [N
 struct SegmentationStats {
   TensorView class_counts;  // predicted pixels per class
   TensorView intersection;  // per class: predicted == target == class (needs target)
-  TensorView union_;        // per class: predicted == class or target == class (needs target)
+  TensorView union_counts;        // per class: predicted == class or target == class (needs target)
 };
 
 // Segmentation logits (float32 / float16 / bfloat16) → argmax class → RGB in one pass over the
@@ -60,7 +60,7 @@ struct SegmentationStats {
 // union counts for IoU. Argmax ties go to the lower class; a NaN counts as the maximum.
 // rgb: contiguous uint8 [N, H, W, 3]. Classes at or beyond the palette get the ignore colour.
 // Pixels whose target is outside [0, C) (e.g. 255 "void") are left out of intersection and union;
-// they still count in class_counts. intersection / union_ need a target. Any strides on the CPU;
+// they still count in class_counts. intersection / union_counts need a target. Any strides on the CPU;
 // contiguous logits and target on CUDA, where the outputs are zeroed with cudaMemsetAsync and all
 // work is enqueued on `stream` (no allocation, no host synchronisation, graph-capturable).
 void segmentation_to_rgb(const TensorView& logits, ChannelLayout layout, const Palette& palette,

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <limits>
 
-#include "common/half_float.h"
+#include "ops/element_readers.h"
 #include "logit_math.h"  // kernels/
 #include "ops/simd/logits_cpu_simd.h"
 

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <limits>
 
-#include "common/half_float.h"
+#include "ops/element_readers.h"
 #include "logit_math.h"  // kernels/
 #include "ops/simd/logits_cpu_simd.h"
 

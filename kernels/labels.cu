@@ -110,6 +110,23 @@ __device__ __forceinline__ void write_row(const LabelsLaunch& a, int64_t row, co
   count_confusion(a, row, s.best.index);
 }
 
+// The elements of one 16-byte word group as floats, the conversions of load_floats
+// (float_loads.cuh): bit casts for fp32, the exact 16-bit decodes otherwise (little-endian).
+template <typename T, int N>
+__device__ __forceinline__ void unpack_floats(const uint4& v, float (&out)[N]) {
+  static_assert(N * int(sizeof(T)) == 16, "one 16-byte vector");
+  const unsigned int words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int j = 0; j < N; ++j) {
+    if constexpr (sizeof(T) == 4) {
+      out[j] = __uint_as_float(words[j]);
+    } else {
+      const unsigned int word = words[j / 2];
+      out[j] = from_bits<T>(j % 2 ? word >> 16 : word & 0xFFFFu);
+    }
+  }
+}
+
 // Thread t's share of row x when `Stride` threads read it: a scalar head up to the first 16-byte
 // boundary (rows of odd length or stride, views offset by an element), 16-byte vectors with
 // kUnroll loads in flight, then a scalar tail. Head and tail are shorter than one vector.
@@ -124,14 +141,20 @@ __device__ __forceinline__ void consume_row(RowState& s, const T* x, int classes
   const T* body = x + head;
   const int vectors = (classes - head) / kVector;
   for (int base = t; base < vectors; base += Stride * kUnroll) {
-    float f[kUnroll][kVector];
+    // The raw words stay in flight (4 registers per load for every dtype); each vector is
+    // unpacked to floats only when it is consumed, so 16-bit rows need no more registers.
+    uint4 raw[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      if (base + Stride * u < vectors) load_floats<T, kVector>(body + int64_t(base + Stride * u) * kVector, f[u]);
+      if (base + Stride * u < vectors) raw[u] = __ldg(reinterpret_cast<const uint4*>(body + int64_t(base + Stride * u) * kVector));
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      if (base + Stride * u < vectors) consume<TopK>(s, f[u], head + (base + Stride * u) * kVector);
+      if (base + Stride * u < vectors) {
+        float f[kVector];
+        unpack_floats<T>(raw[u], f);
+        consume<TopK>(s, f, head + (base + Stride * u) * kVector);
+      }
     }
   }
   const int c = head + vectors * kVector + t;

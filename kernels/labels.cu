@@ -164,38 +164,46 @@ __device__ __forceinline__ void consume_row(RowState& s, const T* x, int classes
   }
 }
 
-// RowsPerWarp (C ≤ 64): groups of `lanes_per_row` lanes, one row each; lane j of a group reads
-// elements j, j + L, ... (all loads issued before the first is used). The warp iterates as one
-// so that the group reduction's shuffles see every lane; groups past the last row hold empty
-// states.
+// RowsPerWarp (C ≤ 64): groups of `lanes_per_row` lanes; lane j of a group reads elements j,
+// j + L, ... of each of its kLabelsRowsPerWarpUnroll rows, all loads issued before the first is
+// used. The warp iterates as one so that the group reduction's shuffles see every lane; rows
+// past the end hold empty states.
 template <typename T, bool TopK>
 __global__ void __launch_bounds__(kLabelsThreads) rows_per_warp_kernel(const LabelsLaunch a, const int lanes_per_row) {
-  const int lane = threadIdx.x & 31;
-  const int group = lane / lanes_per_row, group_lane = lane & (lanes_per_row - 1);
-  const LabelsRowWalk walk = labels_row_walk(lanes_per_row, blockDim.x, blockIdx.x, threadIdx.x, gridDim.x);
-  for (int64_t warp_row = walk.first - group; warp_row < a.rows; warp_row += walk.step) {
-    const int64_t row = warp_row + group;
-    RowState s;
-    reset<TopK>(s);
-    if (row < a.rows) {
+  constexpr int kRows = kLabelsRowsPerWarpUnroll;
+  const int group_lane = threadIdx.x & (lanes_per_row - 1);
+  const LabelsRowWalk walk = labels_row_walk(lanes_per_row, kRows, blockDim.x, blockIdx.x, threadIdx.x, gridDim.x);
+  for (int64_t warp_row = walk.warp_first; warp_row < a.rows; warp_row += walk.step) {
+    float f[kRows][kLabelsMaxPerLane];
+#pragma unroll
+    for (int u = 0; u < kRows; ++u) {
+      const int64_t row = warp_row + walk.group + u * walk.unroll_stride;
+      if (row >= a.rows) continue;
       const T* x = static_cast<const T*>(a.logits) + row * a.row_stride;
-      float f[kLabelsMaxPerLane];
 #pragma unroll
       for (int j = 0; j < kLabelsMaxPerLane; ++j) {
         const int c = group_lane + j * lanes_per_row;
-        if (c < a.classes) f[j] = to_float(x[c]);
-      }
-#pragma unroll
-      for (int j = 0; j < kLabelsMaxPerLane; ++j) {
-        const int c = group_lane + j * lanes_per_row;
-        if (c < a.classes) {
-          const float one[1] = {f[j]};
-          consume<TopK>(s, one, c);
-        }
+        if (c < a.classes) f[u][j] = to_float(x[c]);
       }
     }
-    group_reduce<TopK>(s, lanes_per_row);
-    if (row < a.rows && group_lane == 0) write_row<TopK>(a, row, s);
+#pragma unroll
+    for (int u = 0; u < kRows; ++u) {
+      const int64_t row = warp_row + walk.group + u * walk.unroll_stride;
+      RowState s;
+      reset<TopK>(s);
+      if (row < a.rows) {
+#pragma unroll
+        for (int j = 0; j < kLabelsMaxPerLane; ++j) {
+          const int c = group_lane + j * lanes_per_row;
+          if (c < a.classes) {
+            const float one[1] = {f[u][j]};
+            consume<TopK>(s, one, c);
+          }
+        }
+      }
+      group_reduce<TopK>(s, lanes_per_row);
+      if (row < a.rows && group_lane == 0) write_row<TopK>(a, row, s);
+    }
   }
 }
 
@@ -203,8 +211,8 @@ __global__ void __launch_bounds__(kLabelsThreads) rows_per_warp_kernel(const Lab
 template <typename T, bool TopK>
 __global__ void __launch_bounds__(kLabelsThreads) warp_per_row_kernel(const LabelsLaunch a) {
   const int lane = threadIdx.x & 31;
-  const LabelsRowWalk walk = labels_row_walk(32, blockDim.x, blockIdx.x, threadIdx.x, gridDim.x);
-  for (int64_t row = walk.first; row < a.rows; row += walk.step) {
+  const LabelsRowWalk walk = labels_row_walk(32, 1, blockDim.x, blockIdx.x, threadIdx.x, gridDim.x);
+  for (int64_t row = walk.warp_first; row < a.rows; row += walk.step) {
     RowState s;
     reset<TopK>(s);
     consume_row<T, TopK, 32>(s, static_cast<const T*>(a.logits) + row * a.row_stride, a.classes, lane);
@@ -220,8 +228,8 @@ __global__ void __launch_bounds__(kLabelsThreads) block_per_row_kernel(const Lab
   constexpr int kWarps = kLabelsThreads / 32;
   __shared__ RowState partial[kWarps];
   const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
-  const LabelsRowWalk walk = labels_row_walk(kLabelsThreads, kLabelsThreads, blockIdx.x, threadIdx.x, gridDim.x);
-  for (int64_t row = walk.first; row < a.rows; row += walk.step) {
+  const LabelsRowWalk walk = labels_row_walk(kLabelsThreads, 1, kLabelsThreads, blockIdx.x, threadIdx.x, gridDim.x);
+  for (int64_t row = walk.warp_first; row < a.rows; row += walk.step) {
     RowState s;
     reset<TopK>(s);
     consume_row<T, TopK, kLabelsThreads>(s, static_cast<const T*>(a.logits) + row * a.row_stride, a.classes,
@@ -246,8 +254,8 @@ __global__ void __launch_bounds__(kLabelsThreads) block_per_row_kernel(const Lab
 // Binary (C == 1): one thread per row.
 template <typename T>
 __global__ void __launch_bounds__(kLabelsThreads) binary_labels_kernel(const LabelsLaunch a) {
-  const LabelsRowWalk walk = labels_row_walk(1, blockDim.x, blockIdx.x, threadIdx.x, gridDim.x);
-  for (int64_t row = walk.first; row < a.rows; row += walk.step) {
+  const LabelsRowWalk walk = labels_row_walk(1, 1, blockDim.x, blockIdx.x, threadIdx.x, gridDim.x);
+  for (int64_t row = walk.warp_first + walk.group; row < a.rows; row += walk.step) {
     const float v = to_float(static_cast<const T*>(a.logits)[row * a.row_stride]);
     const bool label = binary_label(v, a.binary_threshold);
     a.labels[row] = label ? 1 : 0;

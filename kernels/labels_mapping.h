@@ -4,12 +4,15 @@
 // size (docs/ops.md, "CUDA mapping"):
 //  - Binary       C == 1: one thread per row.
 //  - RowsPerWarp  C ≤ 64: a group of L lanes per row (L a power of two, ≤ 4 elements per lane),
-//                 32 / L rows per warp, scalar loads (consecutive lanes, consecutive elements).
+//                 32 / L rows per warp, scalar loads (consecutive lanes, consecutive elements);
+//                 each group takes 2 rows per turn so that twice the loads are in flight.
 //  - WarpPerRow   rows under 64 KB: one warp per row, 16-byte loads.
 //  - BlockPerRow  rows of 64 KB and more (a vocabulary): one block per row, 16-byte loads, the
 //                 warps' states merged through shared memory.
-// Every strategy walks rows the same way: block b's thread t starts at row
-// b · rows_per_block + t / lanes_per_row and steps by grid · rows_per_block.
+// Every strategy walks rows the same way (labels_row_walk): warp w of block b covers
+// rows_per_warp · row_unroll consecutive rows from b · rows_per_block + w · rows_per_warp ·
+// row_unroll, its group g rows g + u · rows_per_warp (u < row_unroll); then all step by
+// grid · rows_per_block. A block per row: block b takes rows b, b + grid, ...
 // Rows whose start is not 16-byte aligned (odd row lengths, row strides, offset views) take a
 // scalar head up to the first 16-byte boundary, vectors, then a scalar tail.
 #include <cstdint>
@@ -23,6 +26,7 @@ enum class LabelsStrategy : int { Binary = 0, RowsPerWarp = 1, WarpPerRow = 2, B
 constexpr int kLabelsThreads = 256;      // every strategy's block size
 constexpr int kLabelsMaxPerLane = 4;     // RowsPerWarp: elements per lane at most
 constexpr int kLabelsRowsPerWarpMaxClasses = 16 * kLabelsMaxPerLane;  // 64: a half warp per row
+constexpr int kLabelsRowsPerWarpUnroll = 2;  // RowsPerWarp: rows per group and turn
 // From this many bytes per row a block takes the row: a warp alone would walk 2048+ vectors,
 // and with N ≈ the resident warp count (8192 rows on 132 SMs) a single wave leaves a long tail.
 constexpr int64_t kLabelsBlockPerRowMinBytes = 64 * 1024;
@@ -32,7 +36,8 @@ struct LabelsMapping {
   LabelsStrategy strategy = LabelsStrategy::Binary;
   int lanes_per_row = 1;     // threads that share one row
   int rows_per_warp = 32;    // 32 / lanes_per_row, 0 for BlockPerRow (a row spans warps)
-  int rows_per_block = kLabelsThreads;  // kLabelsThreads / lanes_per_row
+  int row_unroll = 1;        // rows per group and turn (kLabelsRowsPerWarpUnroll for RowsPerWarp)
+  int rows_per_block = kLabelsThreads;  // kLabelsThreads / lanes_per_row · row_unroll
   int threads = kLabelsThreads;
   int64_t blocks_wanted = 0;  // blocks that cover every row once (the grid is capped at resident blocks)
 };
@@ -47,6 +52,7 @@ inline LabelsMapping choose_labels_mapping(int64_t rows, int64_t classes, int el
     int lanes = 1;
     while (int64_t(lanes) * kLabelsMaxPerLane < classes) lanes *= 2;
     m.lanes_per_row = lanes;
+    m.row_unroll = kLabelsRowsPerWarpUnroll;
   } else if (classes * element_bytes < kLabelsBlockPerRowMinBytes) {
     m.strategy = LabelsStrategy::WarpPerRow;
     m.lanes_per_row = 32;
@@ -56,22 +62,29 @@ inline LabelsMapping choose_labels_mapping(int64_t rows, int64_t classes, int el
   }
   m.threads = kLabelsThreads;
   m.rows_per_warp = m.lanes_per_row <= 32 ? 32 / m.lanes_per_row : 0;
-  m.rows_per_block = m.threads / m.lanes_per_row;
+  m.rows_per_block = m.threads / m.lanes_per_row * m.row_unroll;
   m.blocks_wanted = (rows + m.rows_per_block - 1) / m.rows_per_block;
   return m;
 }
 
-// The grid-stride walk of thread `thread` of block `block` in a grid of `grid_blocks`: its first
-// row and the step between its rows. Threads of one warp run the same iterations (they share
-// shuffles): a kernel loops on the row of the warp's first group and masks groups past the end.
+// The grid-stride walk of thread `thread` of block `block` in a grid of `grid_blocks`: the
+// warp's first row in the first turn, the thread's group within the warp, the distance between
+// a group's rows within a turn (rows_per_warp) and between turns. Threads of one warp run the
+// same turns (they share shuffles): a kernel loops on `warp_first` and masks rows past the end.
 struct LabelsRowWalk {
-  int64_t first;
+  int64_t warp_first;
+  int group;
+  int64_t unroll_stride;
   int64_t step;
 };
-TS_HOST_DEVICE LabelsRowWalk labels_row_walk(int lanes_per_row, int threads, int64_t block, int thread,
-                                             int64_t grid_blocks) {
-  const int64_t rows_per_block = threads / lanes_per_row;
-  return {block * rows_per_block + thread / lanes_per_row, grid_blocks * rows_per_block};
+TS_HOST_DEVICE LabelsRowWalk labels_row_walk(int lanes_per_row, int row_unroll, int threads, int64_t block,
+                                             int thread, int64_t grid_blocks) {
+  const int rows_per_warp = lanes_per_row <= 32 ? 32 / lanes_per_row : 0;
+  const int64_t rows_per_block = int64_t(threads / lanes_per_row) * row_unroll;
+  const int warp = thread / 32;
+  const int group = lanes_per_row <= 32 ? (thread % 32) / lanes_per_row : 0;
+  return {block * rows_per_block + int64_t(warp) * rows_per_warp * row_unroll, group, rows_per_warp,
+          grid_blocks * rows_per_block};
 }
 
 // Elements from `address` (aligned to element_bytes) up to the next 16-byte boundary, at most

@@ -25,7 +25,9 @@ TEST(LabelsMapping, EveryClassCountHasOneConsistentStrategy) {
       previous = m.strategy;
       ASSERT_EQ(m.threads, kLabelsThreads) << what;
       ASSERT_TRUE(power_of_two(m.lanes_per_row)) << what;
-      ASSERT_EQ(m.rows_per_block * m.lanes_per_row, m.threads) << what;
+      ASSERT_EQ(m.rows_per_block * m.lanes_per_row, m.threads * m.row_unroll) << what;
+      ASSERT_EQ(m.row_unroll, m.strategy == LabelsStrategy::RowsPerWarp ? kLabelsRowsPerWarpUnroll : 1) << what;
+      ASSERT_EQ(m.blocks_wanted, (1000 + m.rows_per_block - 1) / m.rows_per_block) << what;
       switch (m.strategy) {
         case LabelsStrategy::Binary:
           ASSERT_EQ(c, 1) << what;
@@ -70,27 +72,28 @@ TEST(LabelsMapping, TheBenchShapesTakeTheIntendedStrategies) {
   EXPECT_EQ(choose_labels_mapping(8192, 131072, 4).strategy, LabelsStrategy::BlockPerRow);
 }
 
-// Simulates the kernels' grid-stride walk (a warp iterates on its first group's row and masks
-// groups past the end) for grids capped below and above the work: each row once, nothing else.
+// Simulates the kernels' grid-stride walk (a warp iterates on its first row and masks rows past
+// the end) for grids capped below and above the work: each row once, nothing else, and each warp
+// turn on rows_per_warp · row_unroll consecutive rows (coalesced).
 void expect_rows_covered_once(int64_t rows, int64_t classes, int element_bytes, int64_t grid_cap) {
   const auto m = choose_labels_mapping(rows, classes, element_bytes);
   const int64_t grid = std::max<int64_t>(1, std::min(m.blocks_wanted, grid_cap));
   std::vector<int> seen(std::size_t(rows), 0);
   const std::string what = "rows=" + std::to_string(rows) + " C=" + std::to_string(classes) + " grid=" +
                            std::to_string(grid);
+  const int64_t warp_span = m.rows_per_warp == 0 ? 1 : int64_t(m.rows_per_warp) * m.row_unroll;
   for (int64_t block = 0; block < grid; ++block) {
-    // One thread per row group stands for its group (its lanes share the row).
-    for (int thread = 0; thread < m.threads; thread += m.lanes_per_row) {
-      const auto walk = labels_row_walk(m.lanes_per_row, m.threads, block, thread, grid);
+    // One thread per row group stands for its group (its lanes share the rows).
+    for (int thread = 0; thread < m.threads; thread += std::min(m.lanes_per_row, m.threads)) {
+      const auto walk = labels_row_walk(m.lanes_per_row, m.row_unroll, m.threads, block, thread, grid);
       ASSERT_EQ(walk.step, grid * m.rows_per_block) << what;
-      const int lane = thread % 32;
-      const int group = m.lanes_per_row <= 32 ? lane / m.lanes_per_row : 0;
-      const int64_t warp_first = walk.first - group;
-      // Groups of one warp start on consecutive rows from the warp's first.
-      ASSERT_GE(warp_first, 0) << what;
-      for (int64_t warp_row = warp_first; warp_row < rows; warp_row += walk.step) {
-        const int64_t row = warp_row + group;
-        if (row < rows) ++seen[std::size_t(row)];
+      ASSERT_GE(walk.warp_first, 0) << what;
+      for (int64_t warp_row = walk.warp_first; warp_row < rows; warp_row += walk.step) {
+        for (int u = 0; u < m.row_unroll; ++u) {
+          const int64_t offset = walk.group + u * walk.unroll_stride;
+          ASSERT_LT(offset, warp_span) << what;
+          if (warp_row + offset < rows) ++seen[std::size_t(warp_row + offset)];
+        }
       }
     }
   }

@@ -139,15 +139,21 @@ std::vector<MappingCase> mapping_cases() {
                                     kLabelsRowsPerWarpMaxClasses + 1, 1000, 4099, block_min - 1, block_min, 50257,
                                     131072};
     for (int64_t c : classes) {
-      // Rows: not a multiple of rows per warp or per block, several grid-stride turns for small C.
-      const int64_t rows = c <= kLabelsRowsPerWarpMaxClasses ? 100003 : c <= 4099 ? 2053 : c < 100000 ? 203 : 67;
+      // Rows: not a multiple of rows per warp or per block (the grid-stride turns are below).
+      const int64_t rows = c <= kLabelsRowsPerWarpMaxClasses ? 20011 : c <= 4099 ? 2053 : c < 100000 ? 203 : 67;
       for (Layout layout : {Layout::Contiguous, Layout::PaddedRows, Layout::OffsetByOne}) {
         for (int k : {0, int(std::min<int64_t>(5, std::max<int64_t>(c, 2)))}) cases.push_back({dtype, rows, c, layout, k});
       }
     }
   }
+  // More rows than one resident wave covers, so each kernel's grid-stride loop takes several
+  // turns (about 10^5 rows per turn for C = 10, 5·10^3 for a warp per row, 600 for a block).
   cases.push_back({torch::kFloat, int64_t(1) << 20, 10, Layout::Contiguous, 0});  // the bench's 1M × 10
-  cases.push_back({torch::kFloat, 1, 131072, Layout::OffsetByOne, 5});           // one row, one block
+  cases.push_back({torch::kFloat, int64_t(1) << 20, 2, Layout::PaddedRows, 2});
+  cases.push_back({torch::kHalf, 300007, 33, Layout::OffsetByOne, 5});
+  cases.push_back({torch::kFloat, 20011, 1000, Layout::OffsetByOne, 5});
+  cases.push_back({torch::kBFloat16, 1400, 50257, Layout::OffsetByOne, 5});
+  cases.push_back({torch::kFloat, 1, 131072, Layout::OffsetByOne, 5});  // one row, one block
   return cases;
 }
 

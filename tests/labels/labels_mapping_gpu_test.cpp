@@ -23,7 +23,9 @@ namespace {
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-enum class Layout { Contiguous, PaddedRows, OffsetByOne };
+// Contiguous; row stride C + 3; row stride C + 3 and the view one element into its storage;
+// contiguous rows from a base one element into a flat buffer.
+enum class Layout { Contiguous, PaddedRows, OffsetByOne, ShiftedBase };
 
 struct MappingCase {
   torch::ScalarType dtype;
@@ -35,7 +37,10 @@ struct MappingCase {
 
 std::string case_name(const testing::TestParamInfo<MappingCase>& info) {
   const auto& p = info.param;
-  const char* layout = p.layout == Layout::Contiguous ? "contiguous" : p.layout == Layout::PaddedRows ? "padded" : "offset";
+  const char* layout = p.layout == Layout::Contiguous   ? "contiguous"
+                       : p.layout == Layout::PaddedRows ? "padded"
+                       : p.layout == Layout::OffsetByOne ? "offset"
+                                                          : "shifted";
   const char* dtype = p.dtype == torch::kFloat ? "fp32" : p.dtype == torch::kHalf ? "fp16" : "bf16";
   return std::string(dtype) + "_N" + std::to_string(p.rows) + "_C" + std::to_string(p.classes) + "_" + layout + "_k" +
          std::to_string(p.top_k);
@@ -43,16 +48,21 @@ std::string case_name(const testing::TestParamInfo<MappingCase>& info) {
 
 int element_bytes(torch::ScalarType dtype) { return dtype == torch::kFloat ? 4 : 2; }
 
-// Random logits with NaN, ±Inf, ties, −0.0 against 0.0, and maxima in a row's first element (the
-// scalar head of a misaligned row) and last element (the tail).
-torch::Tensor adversarial(int64_t n, int64_t c, uint64_t seed) {
+// Random logits with NaN, ±Inf and ties in `storage` [n, c + pad]; the rows of the view x
+// [n, c] then get −0.0 against 0.0, maxima in their first element (the scalar head of a
+// misaligned row) and last element (the tail), and the other special rows.
+torch::Tensor adversarial_storage(int64_t n, int64_t c, uint64_t seed) {
   torch::manual_seed(seed);
   auto x = torch::randn({n, c}) * 3;
   auto u = torch::rand({n, c});
   x.masked_fill_(u < 0.002, kNaN);
   x.masked_fill_((u >= 0.002) & (u < 0.004), kInf);
   x.masked_fill_((u >= 0.004) & (u < 0.01), -kInf);
-  x = torch::where(torch::rand({n, c}) < 0.1, x.round(), x);
+  return torch::where(torch::rand({n, c}) < 0.1, x.round(), x);
+}
+
+void add_special_rows(torch::Tensor x) {
+  const int64_t n = x.size(0), c = x.size(1);
   const std::vector<std::function<void(torch::Tensor)>> special = {
       [](torch::Tensor r) { r.fill_(1.f); },                       // all tied: label 0
       [](torch::Tensor r) { r.fill_(-kInf); },                     // only −Inf: NaN confidence
@@ -63,15 +73,22 @@ torch::Tensor adversarial(int64_t n, int64_t c, uint64_t seed) {
       [c](torch::Tensor r) { r.fill_(-3.f); r[c - 1] = kInf; },    // +Inf: label, NaN confidence
   };
   for (std::size_t i = 0; i < special.size() && int64_t(i) + 1 < n; ++i) special[i](x[int64_t(i) + 1]);
-  return x;
 }
 
 // The logits in the case's layout, on the device, and the same view on the CPU (which reads any
 // strides).
 std::pair<torch::Tensor, torch::Tensor> logits_for(const MappingCase& p, uint64_t seed) {
+  if (p.layout == Layout::ShiftedBase) {
+    auto flat = adversarial_storage(1, p.rows * p.classes + 1, seed).view({-1});
+    add_special_rows(flat.slice(0, 1).view({p.rows, p.classes}));
+    flat = flat.to(p.dtype);
+    return {flat.slice(0, 1).view({p.rows, p.classes}), flat.cuda().slice(0, 1).view({p.rows, p.classes})};
+  }
   const int64_t pad = p.layout == Layout::Contiguous ? 0 : 3;  // row stride C + 3: every row shifts
   const int64_t offset = p.layout == Layout::OffsetByOne ? 1 : 0;
-  auto storage = adversarial(p.rows, p.classes + pad, seed).to(p.dtype);
+  auto storage = adversarial_storage(p.rows, p.classes + pad, seed);
+  add_special_rows(storage.slice(1, offset, offset + p.classes));
+  storage = storage.to(p.dtype);
   auto cpu = storage.slice(1, offset, offset + p.classes);
   auto gpu = storage.cuda().slice(1, offset, offset + p.classes);
   if (p.layout == Layout::Contiguous) {
@@ -141,7 +158,7 @@ std::vector<MappingCase> mapping_cases() {
     for (int64_t c : classes) {
       // Rows: not a multiple of rows per warp or per block (the grid-stride turns are below).
       const int64_t rows = c <= kLabelsRowsPerWarpMaxClasses ? 20011 : c <= 4099 ? 2053 : c < 100000 ? 203 : 67;
-      for (Layout layout : {Layout::Contiguous, Layout::PaddedRows, Layout::OffsetByOne}) {
+      for (Layout layout : {Layout::Contiguous, Layout::PaddedRows, Layout::OffsetByOne, Layout::ShiftedBase}) {
         for (int k : {0, int(std::min<int64_t>(5, std::max<int64_t>(c, 2)))}) cases.push_back({dtype, rows, c, layout, k});
       }
     }
@@ -151,7 +168,7 @@ std::vector<MappingCase> mapping_cases() {
   cases.push_back({torch::kFloat, int64_t(1) << 20, 10, Layout::Contiguous, 0});  // the bench's 1M × 10
   cases.push_back({torch::kFloat, int64_t(1) << 20, 2, Layout::PaddedRows, 2});
   cases.push_back({torch::kHalf, 300007, 33, Layout::OffsetByOne, 5});
-  cases.push_back({torch::kFloat, 20011, 1000, Layout::OffsetByOne, 5});
+  cases.push_back({torch::kFloat, 20011, 1000, Layout::ShiftedBase, 5});
   cases.push_back({torch::kBFloat16, 1400, 50257, Layout::OffsetByOne, 5});
   cases.push_back({torch::kFloat, 1, 131072, Layout::OffsetByOne, 5});  // one row, one block
   return cases;

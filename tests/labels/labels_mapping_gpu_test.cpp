@@ -35,8 +35,7 @@ struct MappingCase {
   int top_k;
 };
 
-std::string case_name(const testing::TestParamInfo<MappingCase>& info) {
-  const auto& p = info.param;
+std::string describe(const MappingCase& p) {
   const char* layout = p.layout == Layout::Contiguous   ? "contiguous"
                        : p.layout == Layout::PaddedRows ? "padded"
                        : p.layout == Layout::OffsetByOne ? "offset"
@@ -45,6 +44,8 @@ std::string case_name(const testing::TestParamInfo<MappingCase>& info) {
   return std::string(dtype) + "_N" + std::to_string(p.rows) + "_C" + std::to_string(p.classes) + "_" + layout + "_k" +
          std::to_string(p.top_k);
 }
+std::string case_name(const testing::TestParamInfo<MappingCase>& info) { return describe(info.param); }
+void PrintTo(const MappingCase& p, std::ostream* os) { *os << describe(p); }
 
 int element_bytes(torch::ScalarType dtype) { return dtype == torch::kFloat ? 4 : 2; }
 
@@ -106,6 +107,7 @@ void expect_close_with_nan(const torch::Tensor& actual, const torch::Tensor& exp
 }
 
 class LabelsGpuMapping : public testing::TestWithParam<MappingCase> {};
+class LabelsGpuMappingConfusion : public testing::TestWithParam<MappingCase> {};
 
 TEST_P(LabelsGpuMapping, MatchesCpu) {
   TS_REQUIRE_CUDA();
@@ -125,10 +127,9 @@ TEST_P(LabelsGpuMapping, MatchesCpu) {
   }
 }
 
-TEST_P(LabelsGpuMapping, ConfusionMatchesCpu) {
+TEST_P(LabelsGpuMappingConfusion, MatchesCpu) {
   TS_REQUIRE_CUDA();
   const auto& p = GetParam();
-  if (p.top_k) GTEST_SKIP() << "confusion counts do not depend on top-k; run once per shape";
   const auto [cpu_logits, gpu_logits] = logits_for(p, uint64_t(p.classes * 11 + p.rows));
   const int64_t cc = std::max<int64_t>(p.classes, 2);
   // Targets outside [0, C') are counted as ignored.
@@ -174,7 +175,21 @@ std::vector<MappingCase> mapping_cases() {
   return cases;
 }
 
+// Confusion counts do not depend on top-k: each shape and layout once.
+std::vector<MappingCase> confusion_cases() {
+  std::vector<MappingCase> cases;
+  for (auto c : mapping_cases()) {
+    c.top_k = 0;
+    const bool seen = std::any_of(cases.begin(), cases.end(), [&](const MappingCase& o) {
+      return o.dtype == c.dtype && o.rows == c.rows && o.classes == c.classes && o.layout == c.layout;
+    });
+    if (!seen) cases.push_back(c);
+  }
+  return cases;
+}
+
 INSTANTIATE_TEST_SUITE_P(Mappings, LabelsGpuMapping, testing::ValuesIn(mapping_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Mappings, LabelsGpuMappingConfusion, testing::ValuesIn(confusion_cases()), case_name);
 
 }  // namespace
 }  // namespace trainscope

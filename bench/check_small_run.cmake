@@ -66,6 +66,7 @@ foreach(i RANGE ${last})
 endforeach()
 foreach(expected hist_resnet50 hist_transformer_300M labels_256x100_fp32 labels_256x100_bf16
                  labels_512x10_fp32 labels_512x100_fp32 labels_256x101_fp32
+                 labels_256x10_fp32 labels_512x100_bf16 labels_512x101_fp32
                  mask_to_rgb_2x64x64_int64 seg_logits_to_rgb_1x21x64x64_fp32 callback_step_overhead)
   if(NOT expected IN_LIST found)
     message(FATAL_ERROR "case ${expected} missing (found: ${found})")

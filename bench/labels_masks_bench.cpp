@@ -93,13 +93,22 @@ void run_labels_case(Context& ctx, torch::ScalarType dtype, const std::string& t
 
 }  // namespace
 
+// The issue-#16 grid, N ∈ {8192, 1M} × C ∈ {10, 1000, 50257}, fp32 (and bf16 for C = 1000): each
+// C takes a different CUDA mapping (docs/ops.md: lanes, a warp or a block per row), and 50257
+// rows are not a multiple of 16 bytes (scalar head and tail around 16-byte loads).
 TRAINSCOPE_BENCH_CASE(labels_fp32) { run_labels_case(ctx, torch::kFloat, "fp32", 8192, 1000); }
 TRAINSCOPE_BENCH_CASE(labels_bf16) { run_labels_case(ctx, torch::kBFloat16, "bf16", 8192, 1000); }
-// The shapes where one warp per row fits worst: few classes, many rows; a vocabulary whose rows
-// are not a multiple of 16 bytes.
+TRAINSCOPE_BENCH_CASE(labels_fp32_c10_8192) { run_labels_case(ctx, torch::kFloat, "fp32", 8192, 10); }
 TRAINSCOPE_BENCH_CASE(labels_fp32_c10) { run_labels_case(ctx, torch::kFloat, "fp32", 1 << 20, 10); }
 TRAINSCOPE_BENCH_CASE(labels_fp32_c1000_1M) { run_labels_case(ctx, torch::kFloat, "fp32", 1 << 20, 1000); }
+TRAINSCOPE_BENCH_CASE(labels_bf16_c1000_1M) { run_labels_case(ctx, torch::kBFloat16, "bf16", 1 << 20, 1000); }
 TRAINSCOPE_BENCH_CASE(labels_fp32_c50257) { run_labels_case(ctx, torch::kFloat, "fp32", 8192, 50257); }
+// 1M × 50257 fp32 would be 211 GB, beyond the card; 40000 rows (8.0 GB) stand in for "many rows".
+TRAINSCOPE_BENCH_CASE(labels_fp32_c50257_40000) { run_labels_case(ctx, torch::kFloat, "fp32", 40000, 50257); }
+TRAINSCOPE_BENCH_CASE(labels_fp32_c50257_1M) {
+  ctx.note("labels_1048576x50257_fp32", "not run: 211 GB of fp32 logits exceed the device's memory; "
+                                        "labels_40000x50257_fp32 (8.0 GB) stands in");
+}
 
 TRAINSCOPE_BENCH_CASE(mask_to_rgb_int64) {
   const int64_t b = ctx.small() ? 2 : 16, h = ctx.small() ? 64 : 512, w = h;

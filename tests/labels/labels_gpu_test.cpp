@@ -70,10 +70,10 @@ TEST(LabelsGpu, IdenticalToCpuOnRandomAndAdversarialData) {
   }
 }
 
-TEST(LabelsGpu, UnalignedAndStridedRowsTakeTheScalarPath) {
+TEST(LabelsGpu, UnalignedAndStridedRowsMatchCpu) {
   TS_REQUIRE_CUDA();
   auto wide = adversarial_logits(300, 1003, 42);
-  auto sliced = wide.cuda().slice(1, 1, 1001);  // rows start one element in: not 16-byte aligned
+  auto sliced = wide.cuda().slice(1, 1, 1001);  // rows start one element in: a scalar head, then vectors
   auto cpu = labels_from_logits(wide.slice(1, 1, 1001));
   auto gpu = labels_from_logits(sliced);
   EXPECT_TRUE(torch::equal(cpu.labels, gpu.labels.cpu()));

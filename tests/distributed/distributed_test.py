@@ -210,7 +210,7 @@ def scenario_main(ext, group, rank, world, tmp):
 
     # Only rank 0 writes the run directory.
     root = os.path.join(tmp, "runs")
-    out["run_dir"], out["best"] = ext.callback_epoch(group, root, torch.arange(10.0) + 10 * rank, float(rank), 0.5 + 0.1 * rank)
+    out["run_dir"], out["callback_best"] = ext.callback_epoch(group, root, torch.arange(10.0) + 10 * rank, float(rank), 0.5 + 0.1 * rank)
     return out
 
 
@@ -414,7 +414,7 @@ def check_main(ext, world, got, tmp):
         summary = json.load(f)
     check(close(summary["best_val_acc"], mean_acc, 1e-12), f"summary best_val_acc {summary.get('best_val_acc')}")
     for r in range(world):
-        check(close(got[r]["best"], mean_acc, 1e-12), f"rank {r}: best {got[r]['best']}")
+        check(close(got[r]["callback_best"], mean_acc, 1e-12), f"rank {r}: callback best {got[r]['callback_best']}")
 
 
 def check_no_group(ext):

@@ -101,8 +101,9 @@ TEST(FaultBest, BatchValuesOfTheMonitoredMetricAreNotTheBest) {
     torch::nn::Linear model(3, 1);
     callback.set_model(model);
     callback.on_train_begin();
+    const int64_t first_step = callback.run().next_step();  // a resumed run continues its steps
     for (size_t e = 0; e < epoch_losses.size(); ++e) {
-      callback.on_batch_end(int64_t(e), {{"loss", 0.01}});  // better than any epoch value
+      callback.on_batch_end(first_step + int64_t(e), {{"loss", 0.01}});  // better than any epoch value
       callback.on_epoch_end(int64_t(e), {{"loss", epoch_losses[e]}});
     }
     callback.on_train_end();

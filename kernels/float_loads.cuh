@@ -30,6 +30,22 @@ template <> __device__ __forceinline__ float from_bits<__nv_bfloat16>(unsigned i
   return __uint_as_float(bits << 16);
 }
 
+// The N elements of type T packed in `words` (little-endian) as floats: bit casts for fp32, the
+// exact 16-bit decodes otherwise.
+template <typename T, int N, int W>
+__device__ __forceinline__ void unpack_words(const unsigned int (&words)[W], float (&out)[N]) {
+  static_assert(N * int(sizeof(T)) == 4 * W, "the words hold exactly N elements");
+#pragma unroll
+  for (int j = 0; j < N; ++j) {
+    if constexpr (sizeof(T) == 4) {
+      out[j] = __uint_as_float(words[j]);
+    } else {
+      const unsigned int word = words[j / 2];
+      out[j] = from_bits<T>(j % 2 ? word >> 16 : word & 0xFFFFu);
+    }
+  }
+}
+
 // Loads N consecutive elements at p (aligned to N·sizeof(T)) as floats with one 16-, 8-, 4- or
 // 2-byte load. Elements are unpacked from the loaded words with shifts (little-endian), so
 // nothing is staged through local memory.
@@ -54,15 +70,7 @@ __device__ __forceinline__ void load_floats(const T* p, float (&out)[N]) {
     } else {
       words[0] = __ldg(reinterpret_cast<const unsigned int*>(p));
     }
-#pragma unroll
-    for (int j = 0; j < N; ++j) {
-      if constexpr (sizeof(T) == 4) {
-        out[j] = __uint_as_float(words[j]);
-      } else {
-        const unsigned int word = words[j / 2];
-        out[j] = from_bits<T>(j % 2 ? word >> 16 : word & 0xFFFFu);
-      }
-    }
+    unpack_words<T>(words, out);
   }
 }
 

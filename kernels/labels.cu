@@ -110,21 +110,11 @@ __device__ __forceinline__ void write_row(const LabelsLaunch& a, int64_t row, co
   count_confusion(a, row, s.best.index);
 }
 
-// The elements of one 16-byte word group as floats, the conversions of load_floats
-// (float_loads.cuh): bit casts for fp32, the exact 16-bit decodes otherwise (little-endian).
+// The elements of one 16-byte word group as floats (float_loads.cuh's unpack_words).
 template <typename T, int N>
 __device__ __forceinline__ void unpack_floats(const uint4& v, float (&out)[N]) {
-  static_assert(N * int(sizeof(T)) == 16, "one 16-byte vector");
   const unsigned int words[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-  for (int j = 0; j < N; ++j) {
-    if constexpr (sizeof(T) == 4) {
-      out[j] = __uint_as_float(words[j]);
-    } else {
-      const unsigned int word = words[j / 2];
-      out[j] = from_bits<T>(j % 2 ? word >> 16 : word & 0xFFFFu);
-    }
-  }
+  unpack_words<T>(words, out);
 }
 
 // Thread t's share of row x when `Stride` threads read it: a scalar head up to the first 16-byte

@@ -16,9 +16,11 @@
 #include "common/utf8.h"
 #include "run/file_io.h"
 #include "run/media.h"
+#include "run/metric_summaries.h"
 #include "run/names.h"
 #include "run/record_check.h"
 #include "run/resume_cleanup.h"
+#include "run/run_json.h"
 #include "run/sha256.h"
 #include "run/step_rows.h"
 #include "trainscope/error.h"
@@ -53,11 +55,15 @@ struct Run::Impl {
   std::mutex state_mutex;  // summary, config, sinks, kept error
   json summary = json::object();
   json config = json::object();
+  json run_record = json::object();     // run.json
+  detail::MetricSummaries declared;     // definitions as run.json records them (caller side)
   std::vector<std::shared_ptr<Sink>> sinks;
   std::exception_ptr error;
 
   struct Item {
     bool flush_marker = false;  // no row: fsync history, write the summary, flush the sinks
+    // no row: a metric definition, applied between the rows logged before and after it
+    std::optional<std::pair<std::string, MetricDefinition>> definition;
     int64_t step = 0;
     double wall_time = 0, runtime = 0;
     StepRecord record;
@@ -71,6 +77,7 @@ struct Run::Impl {
   std::thread writer;
 
   detail::AppendFile history;
+  detail::MetricSummaries metrics;  // the writer's definitions and statistics
   int steps_since_summary = 0, steps_since_fsync = 0;
 
   void keep_error(std::exception_ptr e) {
@@ -107,6 +114,10 @@ struct Run::Impl {
     }
     dir = std::filesystem::absolute(dir).lexically_normal().string();
     if (!dir.empty() && dir.back() == '/') dir.pop_back();
+    detail::check_identity(options);
+    run_record = detail::read_run_json(dir);
+    metrics.load(run_record.value("metrics", json::array()));
+    declared.load(run_record.value("metrics", json::array()));
     std::string history_path = dir + "/history.jsonl";
     if (detail::file_exists(history_path)) {
       if (!options.resume)
@@ -122,7 +133,19 @@ struct Run::Impl {
         config = json::object();
       }
     }
+    run_record = detail::merge_identity(std::move(run_record), id, options);
+    write_run_record();
     history.open(history_path);
+  }
+
+  void write_run_record() {
+    std::string text;
+    {
+      std::lock_guard<std::mutex> lock(state_mutex);
+      if (!declared.empty()) run_record["metrics"] = declared.to_json();
+      text = run_record.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+    }
+    detail::write_file_atomic(dir + "/run.json", text, options.durability.fsync_replaced_files);
   }
 
   // Continues after the last complete line; a torn last line (a kill mid-write on a filesystem
@@ -164,6 +187,7 @@ struct Run::Impl {
       }
     }
     if (!summary_ok) summary = summary_from_history(text);
+    if (!metrics.empty()) metrics.replay(text, summary);  // statistics continue over the whole history
     detail::remove_stale_temporaries(dir);
     detail::remove_unreferenced_media(dir, next_step);
   }
@@ -195,6 +219,14 @@ struct Run::Impl {
       steps_since_fsync = steps_since_summary = 0;
       return;
     }
+    if (item.definition) {
+      const auto& [name, definition] = *item.definition;
+      metrics.define(name, definition);
+      const std::string text = detail::read_file(dir + "/history.jsonl");
+      std::lock_guard<std::mutex> lock(state_mutex);
+      metrics.replay(text, summary, name);
+      return;
+    }
     StepRecord& record = item.record;
     for (auto& part : item.pending) part->resolve(record);
     if (!item.pending.empty()) detail::check_record(record, "Run::commit (deferred values)");
@@ -221,6 +253,7 @@ struct Run::Impl {
       }
       for (const auto& [key, table] : record.tables)
         row[key] = detail::store_table(dir, key, item.step, table, durable_media);
+      metrics.sync_steps(row);
       history.append(dump(row) + "\n");
     } catch (...) {
       remove_media_of(row, committed);  // no history line will ever reference them
@@ -229,7 +262,7 @@ struct Run::Impl {
     std::vector<std::shared_ptr<Sink>> current;
     {
       std::lock_guard<std::mutex> lock(state_mutex);
-      for (auto& [key, value] : row.items()) summary[key] = value;
+      metrics.fold(row, summary);
       current = sinks;
     }
     const DurabilityPolicy& policy = options.durability;
@@ -358,6 +391,21 @@ int64_t Run::next_step() const {
   std::lock_guard<std::mutex> lock(impl_->rows_mutex);
   return impl_->rows.current_step();
 }
+namespace {
+std::string text_field(const json& record, const char* key) {
+  auto it = record.find(key);
+  return it != record.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+}  // namespace
+
+std::string Run::name() const {
+  std::lock_guard<std::mutex> lock(impl_->state_mutex);
+  return text_field(impl_->run_record, "name");
+}
+std::string Run::group() const {
+  std::lock_guard<std::mutex> lock(impl_->state_mutex);
+  return text_field(impl_->run_record, "group");
+}
 std::string Run::path(const std::string& relative) const { return impl_->dir + "/" + relative; }
 
 void Run::add_sink(std::shared_ptr<Sink> sink) {
@@ -419,6 +467,27 @@ std::optional<Run::HistoryBest> Run::history_best(const std::string& key, bool m
     best = found;
   }
   return best;
+}
+
+void Run::define_metric(const std::string& name, const MetricDefinition& definition) {
+  detail::check_metric_definition(name, definition, "Run::define_metric");
+  impl_->rethrow_kept_error();
+  {
+    std::lock_guard<std::mutex> lock(impl_->state_mutex);
+    impl_->declared.define(name, definition);
+  }
+  impl_->write_run_record();
+  // Through the writer queue: rows already committed fold under the old definitions, the open row
+  // and later ones under the new; the statistics are then replayed from history.jsonl.
+  Impl::Item item;
+  item.definition.emplace(name, definition);
+  impl_->enqueue(std::move(item));
+}
+
+std::optional<MetricDefinition> Run::metric_definition(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(impl_->state_mutex);
+  const MetricDefinition* d = impl_->declared.definition_of(name);
+  return d ? std::optional<MetricDefinition>(*d) : std::nullopt;
 }
 
 void Run::write_graph(const std::string& json_text) {

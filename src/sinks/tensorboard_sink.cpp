@@ -48,20 +48,26 @@ void add_images(detail::SummaryBuilder& summary, const std::string& key,
   if (!captions.rows.empty()) summary.add_text(key + "/captions", detail::table_to_markdown(captions));
 }
 
-detail::SummaryBuilder build_summary(const CommittedStep& step) {
+detail::SummaryBuilder build_summary(const CommittedStep& step, const std::set<std::string>& omitted) {
   const StepRecord& record = *step.record;
   detail::SummaryBuilder summary;
-  for (const auto& [key, value] : record.scalars) summary.add_scalar(key, static_cast<float>(value));
+  auto kept = [&](const std::string& key) { return omitted.count(key) == 0; };
+  for (const auto& [key, value] : record.scalars)
+    if (kept(key)) summary.add_scalar(key, static_cast<float>(value));
   for (const auto& [key, histogram] : record.histograms) {
+    if (!kept(key)) continue;
     if (histogram.counts.empty() && histogram.num == 0) continue;  // no finite values: stats only
     summary.add_histogram(key, histogram);
   }
   for (const auto& [key, images] : record.images) {
+    if (!kept(key)) continue;
     const auto stored = step.images.find(key);
     add_images(summary, key, images, stored == step.images.end() ? nullptr : &stored->second);
   }
-  for (const auto& [key, text] : record.texts) summary.add_text(key, text);
-  for (const auto& [key, table] : record.tables) summary.add_text(key, detail::table_to_markdown(table));
+  for (const auto& [key, text] : record.texts)
+    if (kept(key)) summary.add_text(key, text);
+  for (const auto& [key, table] : record.tables)
+    if (kept(key)) summary.add_text(key, detail::table_to_markdown(table));
   return summary;
 }
 
@@ -150,7 +156,7 @@ TensorBoardSink::~TensorBoardSink() {
 void TensorBoardSink::write(const CommittedStep& step) {
   if (step.record == nullptr) throw Error("TensorBoardSink::write: step.record: expected a record, got null");
   // Encode before taking the lock: PNG encoding may take a while and the flusher needs the lock.
-  const detail::SummaryBuilder summary = build_summary(step);
+  const detail::SummaryBuilder summary = build_summary(step, impl_->options.omitted_keys);
   const double wall_time = step.wall_time > 0 ? step.wall_time : now_seconds();
 
   Impl& s = *impl_;

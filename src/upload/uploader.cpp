@@ -218,14 +218,28 @@ struct Uploader::Impl {
     return config;
   }
 
-  detail::RunInfo run_info() const {
+  // UpsertBucket's host and program (wandb-metadata.json) and the run's identity (run.json).
+  detail::RunInfo run_info(const nlohmann::json& run_record) const {
     detail::RunInfo info;
+    auto text_of = [](const nlohmann::json& object, const char* key) {
+      const auto value = object.is_object() ? object.value(key, nlohmann::json()) : nlohmann::json();
+      return value.is_string() ? value.get<std::string>() : std::string();
+    };
+    info.display_name = text_of(run_record, "name");
+    info.notes = text_of(run_record, "notes");
+    info.group = text_of(run_record, "group");
+    info.job_type = text_of(run_record, "job_type");
+    if (run_record.is_object() && run_record.contains("tags") && run_record["tags"].is_array()) {
+      std::vector<std::string> tags;
+      for (const auto& tag : run_record["tags"])
+        if (tag.is_string()) tags.push_back(tag);
+      info.tags = std::move(tags);
+    }
     const auto text = detail::read_file_if_present((run_dir / "wandb-metadata.json").string());
     if (!text) return info;
     const auto meta = nlohmann::json::parse(*text, nullptr, false);
-    if (!meta.is_object()) return info;
-    if (meta.value("host", nlohmann::json()).is_string()) info.host = meta["host"];
-    if (meta.value("program", nlohmann::json()).is_string()) info.program = meta["program"];
+    info.host = text_of(meta, "host");
+    info.program = text_of(meta, "program");
     return info;
   }
 
@@ -270,13 +284,15 @@ struct Uploader::Impl {
     const auto config = read_config(text);
     const std::string labels_text =
         detail::read_file_if_present((run_dir / "class_labels.json").string()).value_or("");
-    text += '\n' + labels_text;
+    const std::string record_text = detail::read_file_if_present((run_dir / "run.json").string()).value_or("");
+    text += '\n' + labels_text + '\n' + record_text;
     if (run_ready && text == config_sent) return;
     if (!run_ready) claim_run();
+    const auto run_record = nlohmann::json::parse(record_text, nullptr, false);
     nlohmann::json sent = config;
-    sent["_wandb"] = detail::wandb_config_value(config);
+    sent["_wandb"] = detail::wandb_config_value(config, run_record);
     detail::add_mask_class_labels(sent["_wandb"], nlohmann::json::parse(labels_text, nullptr, false));
-    const detail::RunTarget resolved = client->upsert_run(target, sent, run_info());
+    const detail::RunTarget resolved = client->upsert_run(target, sent, run_info(run_record));
     config_sent = text;
     try {
       detail::write_file_atomic((run_dir / kConfigYaml).string(), detail::config_yaml(sent));

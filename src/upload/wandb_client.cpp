@@ -8,8 +8,8 @@
 namespace trainscope::detail {
 namespace {
 
-const char* const kUpsertBucket = R"(mutation UpsertBucket($name: String, $project: String, $entity: String, $config: JSONString, $host: String, $program: String) {
-  upsertBucket(input: {name: $name, modelName: $project, entityName: $entity, config: $config, host: $host, program: $program}) {
+const char* const kUpsertBucket = R"(mutation UpsertBucket($name: String, $project: String, $entity: String, $groupName: String, $displayName: String, $notes: String, $config: JSONString, $host: String, $program: String, $jobType: String, $tags: [String!]) {
+  upsertBucket(input: {name: $name, modelName: $project, entityName: $entity, groupName: $groupName, displayName: $displayName, notes: $notes, config: $config, host: $host, program: $program, jobType: $jobType, tags: $tags}) {
     bucket { id name project { name entity { name } } }
     inserted
   }
@@ -206,6 +206,11 @@ RunTarget WandbClient::upsert_run(const RunTarget& target, const nlohmann::json&
   if (!target.entity.empty()) variables["entity"] = target.entity;
   if (!info.host.empty()) variables["host"] = info.host;
   if (!info.program.empty()) variables["program"] = info.program;
+  if (!info.display_name.empty()) variables["displayName"] = info.display_name;
+  if (!info.notes.empty()) variables["notes"] = info.notes;
+  if (!info.group.empty()) variables["groupName"] = info.group;
+  if (!info.job_type.empty()) variables["jobType"] = info.job_type;
+  if (info.tags) variables["tags"] = *info.tags;
   nlohmann::json data = graphql(kUpsertBucket, variables, "creating run " + target.run_id);
   if (inserted) {
     const auto flag = data.value("/upsertBucket/inserted"_json_pointer, nlohmann::json());

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <set>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,9 @@ struct RunStatus {
 struct RunInfo {
   std::string host;
   std::string program;
+  // The run's identity (run.json): W&B's displayName, notes, groupName, jobType, tags.
+  std::string display_name, notes, group, job_type;
+  std::optional<std::vector<std::string>> tags;  // sent when recorded, even empty (clears them)
 };
 
 class WandbClient {

@@ -6,9 +6,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -159,21 +161,77 @@ std::string nonfinite_tokens(const std::string& line) {
   return out;
 }
 
-nlohmann::json wandb_config_value(const nlohmann::json& config) {
+namespace {
+
+// A metric definition as W&B's config "m" list encodes it (its MetricRecord with field numbers as
+// keys): 1 name or 2 glob name, 5 the step metric's one-based index in the list, 6 options
+// (1 step_sync, 2 hidden, 3 defined), 7 summary (1 min, 2 max, 3 mean, 5 last, 6 none, 8 first),
+// 8 goal (1 minimize, 2 maximize).
+nlohmann::json encode_metric(const nlohmann::json& definition, bool defined) {
+  const std::string name = definition.value("name", std::string());
+  nlohmann::json record = {{name.find('*') == std::string::npos ? "1" : "2", name}};
+  nlohmann::json options = nlohmann::json::array();
+  if (definition.value("step_sync", false)) options.push_back(1);
+  if (definition.value("hidden", false)) options.push_back(2);
+  if (defined) options.push_back(3);
+  record["6"] = options;
+  nlohmann::json summary = nlohmann::json::array();
+  const auto kinds = definition.value("summary", nlohmann::json::array());
+  for (auto [kind, field] : {std::pair{"min", 1}, {"max", 2}, {"mean", 3}, {"last", 5}, {"none", 6}, {"first", 8}})
+    if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) summary.push_back(field);
+  record["7"] = summary;
+  const std::string goal = definition.value("goal", std::string());
+  if (goal == "minimize") record["8"] = 1;
+  if (goal == "maximize") record["8"] = 2;
+  return record;
+}
+
+}  // namespace
+
+nlohmann::json wandb_config_value(const nlohmann::json& config, const nlohmann::json& run_record) {
   nlohmann::json value = {{"cli_version", trainscope_version()},
                           {"t", {{"5", trainscope_version()}, {"13", platform_name()}}},
                           {"m", nlohmann::json::array()}};
+  // The run's own definitions (Run::define_metric), then the monitored metric unless defined.
+  std::vector<nlohmann::json> definitions;
+  const auto recorded = run_record.is_object() ? run_record.value("metrics", nlohmann::json::array())
+                                               : nlohmann::json::array();
+  if (recorded.is_array())
+    for (const auto& d : recorded)
+      if (d.is_object() && d.contains("name") && d["name"].is_string() && !d["name"].get<std::string>().empty())
+        definitions.push_back(d);
   const nlohmann::json* monitor = config_key(config, "trainscope", "monitor");
   if (monitor && monitor->is_string() && !monitor->get<std::string>().empty()) {
-    const nlohmann::json* mode = config_key(config, "trainscope", "mode");
-    const bool maximize = mode && mode->is_string() && mode->get<std::string>() == "max";
-    // A metric definition as W&B encodes it: field numbers as keys; 6 options (3: defined),
-    // 7 summary (1: min, 2: max, 5: last), 8 goal (1: minimize, 2: maximize).
-    value["m"].push_back({{"1", monitor->get<std::string>()},
-                          {"6", {3}},
-                          {"7", {maximize ? 2 : 1, 5}},
-                          {"8", maximize ? 2 : 1}});
+    const std::string name = monitor->get<std::string>();
+    const bool defined = std::any_of(definitions.begin(), definitions.end(),
+                                     [&](const nlohmann::json& d) { return d["name"] == name; });
+    if (!defined) {
+      const nlohmann::json* mode = config_key(config, "trainscope", "mode");
+      const bool maximize = mode && mode->is_string() && mode->get<std::string>() == "max";
+      nlohmann::json monitored = nlohmann::json::object();
+      monitored["name"] = name;
+      monitored["summary"] = nlohmann::json::array({maximize ? "max" : "min", "last"});
+      monitored["goal"] = maximize ? "maximize" : "minimize";
+      definitions.insert(definitions.begin(), std::move(monitored));
+    }
   }
+  std::map<std::string, std::size_t> index;  // name -> position in "m"
+  for (const auto& d : definitions) index.emplace(d["name"].get<std::string>(), index.size());
+  std::vector<nlohmann::json> records;
+  for (const auto& d : definitions) records.push_back(encode_metric(d, true));
+  for (std::size_t i = 0; i < definitions.size(); ++i) {
+    const std::string step = definitions[i].value("step_metric", std::string());
+    if (step.empty()) continue;
+    auto found = index.find(step);
+    if (found == index.end()) {  // an undefined step metric gets an entry of its own, as W&B gives it
+      found = index.emplace(step, records.size()).first;
+      nlohmann::json undefined = nlohmann::json::object();
+      undefined["name"] = step;
+      records.push_back(encode_metric(undefined, false));
+    }
+    records[i]["5"] = int64_t(found->second + 1);
+  }
+  for (auto& r : records) value["m"].push_back(std::move(r));
   return value;
 }
 

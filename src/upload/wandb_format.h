@@ -14,9 +14,11 @@ namespace trainscope::detail {
 // token, as W&B expects them. Everything else stays byte for byte.
 std::string nonfinite_tokens(const std::string& line);
 
-// The value of config key "_wandb": cli_version, telemetry "t" and metric definitions "m" (the
-// monitored metric of trainscope.monitor / trainscope.mode with its goal and summary).
-nlohmann::json wandb_config_value(const nlohmann::json& config);
+// The value of config key "_wandb": cli_version, telemetry "t" and metric definitions "m": the
+// run's own (run.json's "metrics", Run::define_metric) and the monitored metric of
+// trainscope.monitor / trainscope.mode with its goal and summary, unless the run defines it.
+nlohmann::json wandb_config_value(const nlohmann::json& config,
+                                  const nlohmann::json& run_record = nlohmann::json::object());
 
 // Adds the mask class labels the run recorded (<run>/class_labels.json: {"<image key>_wandb_delimeter_
 // <mask name>": {"<id>": "<label>"}}) to the "_wandb" config value under "mask/class_labels", where

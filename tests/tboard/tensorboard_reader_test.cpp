@@ -235,6 +235,26 @@ TEST_F(TensorBoardReader, StepsAreVisibleWhileTheRunIsOpen) {
   sink.close();
 }
 
+// omitted_keys: those keys reach no dashboard (TensorBoard's reader sees exactly the others).
+TEST_F(TensorBoardReader, OmittedKeysAreNotWritten) {
+  Expected expected;
+  TensorBoardOptions options;
+  options.omitted_keys = {"epoch", "note"};
+  TensorBoardSink sink(log_dir().string(), options);
+  StepRecord record;
+  for (int64_t step = 0; step < 2; ++step) {
+    record.scalars["loss"] = 1.0 + step;
+    record.scalars["epoch"] = double(step);
+    record.texts["note"] = "hidden";
+    record.texts["kept"] = "shown";
+    expected.scalar("loss", step, 1.0 + step);
+    expected.text("kept", step, "shown");
+    sink.write(committed(step, record));
+  }
+  sink.close();
+  EXPECT_TENSORBOARD_READS(log_dir(), expected);
+}
+
 // A run killed while writing step 9, resumed from its checkpoint at step 6: TensorBoard shows
 // steps 0..5 of the first session and 6..12 of the second, each tag's steps increasing.
 TEST_F(TensorBoardReader, TruncatedLastRecordAndResumeWithPurge) {

@@ -293,6 +293,15 @@ class Handler(BaseHTTPRequestHandler):
                                          "entity": variables.get("entity"), "config": config,
                                          "host": variables.get("host"),
                                          "program": variables.get("program"),
+                                         "displayName": variables.get("displayName"),
+                                         "notes": variables.get("notes"),
+                                         "groupName": variables.get("groupName"),
+                                         "jobType": variables.get("jobType"),
+                                         "tags": variables.get("tags"),
+                                         # a GraphQL server refuses variables the operation
+                                         # does not declare
+                                         "undeclared": sorted(k for k in variables
+                                                              if ("$%s:" % k) not in query),
                                          "inserted": inserted})
             return 200, {"data": {"upsertBucket": {"inserted": inserted, "bucket": {
                 "id": "UnVuOjE=", "name": variables.get("name"),

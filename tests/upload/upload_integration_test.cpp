@@ -707,6 +707,43 @@ TEST_F(UploadIntegration, WandbConfigEntryDefinesTheMonitoredMetric) {
   EXPECT_EQ(state["summary"]["_wandb"], json({{"runtime", 12}}));
 }
 
+// run.json (written by Run: RunOptions' identity, Run::define_metric) becomes UpsertBucket's
+// displayName / notes / groupName / jobType / tags and the metric list of config "_wandb" "m",
+// encoded as W&B's MetricRecord (step metric by one-based index, an undefined step metric listed).
+TEST_F(UploadIntegration, RunIdentityAndMetricDefinitionsReachTheServer) {
+  const auto run = make_run(runs_, "run-identity", 4, 1000);
+  write_file(run + "/config.json", R"({"trainscope.monitor": "val_acc", "trainscope.mode": "max"})");
+  write_file(run + "/run.json", R"({"id": "run-identity", "name": "baseline", "notes": "first try",
+      "group": "sweep-1", "job_type": "train", "tags": ["a", "b"],
+      "metrics": [{"name": "val_acc", "step_metric": "epoch", "summary": ["max"], "goal": "maximize"},
+                  {"name": "train/*", "step_metric": "val_acc", "step_sync": true, "hidden": true,
+                   "summary": ["none"]}]})");
+  sync_run(run, options(), 0);
+  const json state = server_->state();
+  ASSERT_EQ(state["upserts"].size(), 1u);
+  const json upsert = state["upserts"][0];
+  EXPECT_EQ(upsert["undeclared"], json::array()) << "variables the mutation does not declare";
+  EXPECT_EQ(upsert["displayName"], "baseline");
+  EXPECT_EQ(upsert["notes"], "first try");
+  EXPECT_EQ(upsert["groupName"], "sweep-1");
+  EXPECT_EQ(upsert["jobType"], "train");
+  EXPECT_EQ(upsert["tags"], json({"a", "b"}));
+  // The run's definition of the monitored metric replaces the callback's default one.
+  EXPECT_EQ(upsert["config"]["_wandb"]["value"]["m"], json::parse(R"([
+      {"1": "val_acc", "5": 3, "6": [3], "7": [2], "8": 2},
+      {"2": "train/*", "5": 1, "6": [1, 2, 3], "7": [6]},
+      {"1": "epoch", "6": [], "7": []}])"));
+}
+
+TEST_F(UploadIntegration, ARunWithoutIdentitySendsNoneOfItsFields) {
+  const auto run = make_run(runs_, "run-plain", 2, 1000);
+  sync_run(run, options(), 0);
+  const json upsert = server_->state()["upserts"][0];
+  EXPECT_EQ(upsert["undeclared"], json::array());
+  for (const char* field : {"displayName", "notes", "groupName", "jobType", "tags"})
+    EXPECT_TRUE(upsert[field].is_null()) << field;
+}
+
 // Live mode runs in the training process: it describes the process (wandb-metadata.json,
 // UpsertBucket host/program) and samples the machine into wandb-events.jsonl.
 TEST_F(UploadIntegration, LiveUploadSendsMetadataAndSystemMetrics) {

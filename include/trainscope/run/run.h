@@ -32,6 +32,28 @@ struct RunOptions {
   bool resume = true;            // an existing directory continues its _step and summary
   std::size_t queue_capacity = 256;  // committed steps waiting for the writer; commit blocks when full
   DurabilityPolicy durability;
+  // The run's identity, W&B's wandb.init fields (kept in run.json, sent with the run on upload).
+  // On resume an empty field keeps the recorded value; a given one replaces it.
+  std::string name;               // display name (W&B: the run's name in the UI)
+  std::vector<std::string> tags;  // labels to filter runs by
+  std::string notes;              // free text describing the run
+  std::string group;              // runs of one experiment (W&B group, TensorBoard HParams group)
+  std::string job_type;           // e.g. "train", "eval"
+};
+
+// W&B's define_metric (docs/run-directory.md#metric-definitions): which summary a metric keeps
+// in summary.json, its goal, and the metric that is its x-axis in W&B's charts.
+struct MetricSummary {
+  bool min = false, max = false, mean = false, last = false, first = false;
+  bool none = false;  // no summary entry at all
+};
+enum class MetricGoal { Unset, Minimize, Maximize };
+struct MetricDefinition {
+  std::string step_metric;  // the metric W&B plots this one against (empty: _step)
+  bool step_sync = false;   // rows with this metric but not step_metric get step_metric's last value
+  bool hidden = false;      // W&B hides the metric's charts
+  MetricSummary summary;    // nothing set: the last value, as for undefined metrics
+  MetricGoal goal = MetricGoal::Unset;
 };
 
 using ConfigValue = TableCell;
@@ -56,6 +78,9 @@ class Run {
   const std::string& directory() const;  // absolute path
   bool resumed() const;                  // the directory held a previous history
   int64_t next_step() const;             // the _step values logged without a step join
+  // The identity run.json records (RunOptions' fields, or a resumed run's): empty when unset.
+  std::string name() const;
+  std::string group() const;
 
   // Output of each committed step, called on the writer thread in step order.
   void add_sink(std::shared_ptr<Sink> sink);
@@ -77,6 +102,15 @@ class Run {
   };
   std::optional<HistoryBest> history_best(const std::string& key, bool maximize,
                                           const std::string& row_key = "") const;
+  // Defines the metric `name` (or every metric matching `name` when it holds '*', any run of
+  // characters) for the rows written from now on; a later definition of the same name replaces
+  // it. Recorded in run.json. On a resumed run the summary statistics continue from history.
+  // Throws Error for an empty or non-UTF-8 name, a name starting with '_', a step_metric that is
+  // a glob, or a summary with `none` and another kind set.
+  void define_metric(const std::string& name, const MetricDefinition& definition = {});
+  // The definition given for exactly `name` (this run's or, resumed, run.json's), if any.
+  std::optional<MetricDefinition> metric_definition(const std::string& name) const;
+
   // Writes `json_text` (a JSON document) as graph.json and references it from the summary.
   void write_graph(const std::string& json_text);
 

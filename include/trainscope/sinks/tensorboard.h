@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ struct TensorBoardOptions {
   double flush_interval_seconds = 5.0;
   // Buffered events beyond this many bytes are flushed at once (images can be large).
   size_t max_buffered_bytes = size_t{8} << 20;
+  // Keys not written at all, e.g. bookkeeping counters that would each get a card of their own
+  // (the Callback leaves out its "epoch" counter: TensorBoard's x-axis is the step).
+  std::set<std::string> omitted_keys;
 };
 
 // The TensorBoard log directory of a run directory: <run_dir>/tb.

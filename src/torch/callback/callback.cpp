@@ -97,7 +97,7 @@ struct Callback::Impl {
 
   // set_params → TensorBoard's HParams tab, judged by the monitored metric.
   void share_hparams() {
-    if (tensorboard && !params.empty()) tensorboard->set_hparams(params, {options.monitor});
+    if (tensorboard && !params.empty() && run) tensorboard->set_hparams(params, {options.monitor}, run->group());
   }
 
   // Rank 0 writes; the other ranks of a process group take part in the collectives only.
@@ -112,7 +112,9 @@ struct Callback::Impl {
       run = std::make_shared<Run>(options.run);
       owns_run = true;
       if (options.tensorboard) {
-        tensorboard = std::make_shared<TensorBoardSink>(tensorboard_log_dir(run->directory()), options.tensorboard_options);
+        TensorBoardOptions tb = options.tensorboard_options;
+        tb.omitted_keys.insert("epoch");  // the row's counter: TensorBoard plots against the step
+        tensorboard = std::make_shared<TensorBoardSink>(tensorboard_log_dir(run->directory()), tb);
         run->add_sink(tensorboard);
       }
     }
@@ -396,6 +398,13 @@ void Callback::on_train_begin() {
   config["trainscope.log_batch_frequency"] = int64_t(o.log_batch_frequency);
   config["trainscope.histogram_frequency"] = int64_t(o.histogram_frequency);
   run.set_config(config);
+  // The epoch counter is the row's bookkeeping, not a result: hidden from W&B's charts unless the
+  // program defined it otherwise.
+  if (!run.metric_definition("epoch")) {
+    MetricDefinition epoch;
+    epoch.hidden = true;
+    run.define_metric("epoch", epoch);
+  }
   s.share_hparams();
   if (!s.best.best() && run.resumed()) detail::restore_best(run, o, s.best);  // continues from its best
   if (s.module && o.save_graph) run.write_graph(module_graph_json(*s.module));

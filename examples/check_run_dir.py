@@ -93,10 +93,14 @@ def main():
     for line in ("run directory:", "best checkpoint:", "images:"):
         expect(line in result.stdout, f"output lacks '{line}'")
 
-    for name in ("config.json", "history.jsonl", "summary.json", "graph.json", "checkpoints/model-best.pt"):
+    for name in ("run.json", "config.json", "history.jsonl", "summary.json", "graph.json", "checkpoints/model-best.pt"):
         expect(os.path.exists(os.path.join(run_dir, name)), f"{name} missing")
     if failures:
         return report()
+    record = json.load(open(os.path.join(run_dir, "run.json")))
+    expect(record.get("id") == os.path.basename(os.path.normpath(run_dir)), "run.json: id is not the directory's")
+    expect({"name": "epoch", "hidden": True} in record.get("metrics", []),
+           "run.json: the epoch counter is not defined hidden")
 
     rows = [json.loads(line) for line in open(os.path.join(run_dir, "history.jsonl"))]
     expect(len(rows) > 2, "too few history rows")
@@ -142,9 +146,11 @@ def check_tensorboard(run_dir, rows):
     acc = EventAccumulator(tb, size_guidance={"scalars": 0, "histograms": 0, "images": 0, "tensors": 0})
     acc.Reload()
     tags = acc.Tags()
+    # The callback's epoch counter is history bookkeeping, left out of TensorBoard (docs/callback.md).
+    expect("epoch" not in tags["scalars"], "tb: the epoch counter has a scalar card")
     for row in rows:
         for key, value in row.items():
-            if key.startswith("_"):
+            if key.startswith("_") or key == "epoch":
                 continue
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 events = [e for e in acc.Scalars(key) if e.step == row["_step"]] if key in tags["scalars"] else []

@@ -138,7 +138,9 @@ struct Run::Impl {
     history.open(history_path);
   }
 
+  std::mutex run_record_file_mutex;  // one writer of run.json at a time (its temp name is per process)
   void write_run_record() {
+    std::lock_guard<std::mutex> file_lock(run_record_file_mutex);
     std::string text;
     {
       std::lock_guard<std::mutex> lock(state_mutex);

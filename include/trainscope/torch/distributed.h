@@ -1,6 +1,7 @@
 #pragma once
 // Distributed training on c10d process groups (docs/distributed.md). Rank 0 owns the run
-// directory, TensorBoard files, checkpoints and upload; the other ranks write nothing. These
+// directory, TensorBoard files, checkpoints and upload; the other ranks write nothing but their
+// shards of a sharded checkpoint (below). These
 // functions are collectives: every rank of the group calls them in the same order with the same
 // names. Without a group (`group` null) each is the single-process operation and nothing changes.
 //

@@ -149,7 +149,7 @@ nlohmann::json index_json(const std::string& name, int world, int64_t generation
   if (state) {
     index["state"] = {{"epoch", state->epoch}, {"step", state->step}};
     if (std::isfinite(state->best)) index["state"]["best"] = state->best;
-    else index["state"]["best"] = nullptr;  // JSON has no NaN or Inf; read back as NaN
+    else index["state"]["best"] = nullptr;  // JSON has no NaN or Inf (the shards hold the value)
   } else {
     index["state"] = nullptr;
   }
@@ -379,17 +379,17 @@ std::optional<TrainingState> load_sharded_checkpoint(const DistributedOptions& o
   }
   agree(options, kLoad, Call::ShardedLoad, 0, 0, fingerprint, error, arguments);
 
+  // The shard's own state: exact (the index's JSON has no NaN or Inf) and, as every rank saved
+  // the same state, the same on every rank.
   error.clear();
+  std::optional<TrainingState> state;
   try {
-    reader->apply(module, optimizer);
+    state = reader->apply(module, optimizer);
   } catch (const std::exception& e) {
     error = what_of(e);
   }
   agree(options, kLoad, Call::ShardedLoad, 0, 0, fingerprint, error, arguments);
-  const auto& state = index["state"];
-  if (state.is_null()) return std::nullopt;
-  return TrainingState{state["epoch"].get<int64_t>(), state["step"].get<int64_t>(),
-                       state["best"].is_null() ? std::nan("") : state["best"].get<double>()};
+  return state;
 }
 
 }  // namespace trainscope

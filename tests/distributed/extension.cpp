@@ -56,13 +56,14 @@ auto guarded(F&& f) {
 
 // The test's sharded model: a parameter "weight" (this rank's shard) and, when `bias` is given,
 // a child "head" with a parameter "bias" and a buffer "count" (sub-archives in the checkpoint).
-std::shared_ptr<torch::nn::Module> make_module(const torch::Tensor& weight, const std::optional<torch::Tensor>& bias) {
+std::shared_ptr<torch::nn::Module> make_module(const torch::Tensor& weight, const std::optional<torch::Tensor>& bias,
+                                               int64_t count) {
   auto module = std::make_shared<torch::nn::Module>();
   module->register_parameter("weight", weight.clone());
   if (bias) {
     auto head = std::make_shared<torch::nn::Module>();
     head->register_parameter("bias", bias->clone());
-    head->register_buffer("count", torch::full({1}, bias->numel(), torch::kLong));
+    head->register_buffer("count", torch::full({1}, count, torch::kLong));
     module->register_module("head", head);
   }
   return module;
@@ -165,7 +166,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     const ts::DistributedOptions o = options_of(group, {"weight"}, 0);
     py::gil_scoped_release release;
     return guarded([&] {
-      auto module = make_module(weight, bias);
+      auto module = make_module(weight, bias, bias ? bias->numel() : 0);
       torch::optim::SGD optimizer(module->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
       if (with_optimizer) {
         for (auto& p : module->parameters()) p.mutable_grad() = torch::ones_like(p);
@@ -187,7 +188,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("load_sharded", [](py::object group, const std::string& directory, const torch::Tensor& weight,
                            std::optional<torch::Tensor> bias, const std::string& name) {
     const ts::DistributedOptions o = options_of(group, {"weight"}, 0);
-    auto module = make_module(weight, bias);
+    auto module = make_module(weight, bias, -1);  // the saved count is the bias's size
     torch::optim::SGD optimizer(module->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
     std::optional<ts::TrainingState> state;
     std::string error;

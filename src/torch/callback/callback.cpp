@@ -321,7 +321,7 @@ struct Callback::Impl {
   // otherwise rank 0 saves the (replicated) module alone.
   void save_best(int64_t epoch, double value) {
     if (!options.save_model || !module) return;
-    if (distributed_detail::saves_sharded(options.distributed)) {
+    if (distributed_detail::saves_sharded(options.distributed, module.get())) {
       const TrainingState state{epoch, last_step, value};
       save_sharded_checkpoint(options.distributed, rank0() ? run->path("checkpoints") : std::string(), *module,
                               options.save_weights_only ? nullptr : optimizer,
@@ -557,7 +557,7 @@ double Callback::get_flops() {
 std::optional<double> Callback::best() const { return impl_->best.best(); }
 int64_t Callback::best_epoch() const { return impl_->best.best_epoch(); }
 std::string Callback::best_checkpoint_path() const {
-  return impl_->run ? impl_->run->path(distributed_detail::best_checkpoint_file(impl_->options.distributed)) : std::string();
+  return impl_->run ? impl_->run->path(distributed_detail::best_checkpoint_file(impl_->options.distributed, impl_->module.get())) : std::string();
 }
 
 }  // namespace trainscope

@@ -211,12 +211,19 @@ void set_save_hook(SaveHook hook) {
   save_hook = std::move(hook);
 }
 
-bool saves_sharded(const DistributedOptions& options) {
-  return !options.sharded.empty() || static_cast<bool>(options.is_sharded);
+bool saves_sharded(const DistributedOptions& options, const torch::nn::Module* module) {
+  if (!module || (options.sharded.empty() && !options.is_sharded)) return false;
+  auto sharded = [&](const std::string& name) {
+    return options.sharded.count(name) || (options.is_sharded && options.is_sharded(name));
+  };
+  for (const auto& p : module->named_parameters()) if (sharded(p.key())) return true;
+  for (const auto& b : module->named_buffers()) if (sharded(b.key())) return true;
+  return false;
 }
 
-std::string best_checkpoint_file(const DistributedOptions& options) {
-  return saves_sharded(options) ? "checkpoints/" + index_file(best_checkpoint_name()) : "checkpoints/model-best.pt";
+std::string best_checkpoint_file(const DistributedOptions& options, const torch::nn::Module* module) {
+  return saves_sharded(options, module) ? "checkpoints/" + index_file(best_checkpoint_name())
+                                        : "checkpoints/model-best.pt";
 }
 
 }  // namespace distributed_detail

@@ -8,11 +8,13 @@
 
 namespace trainscope::distributed_detail {
 
-// Whether the Callback saves its best checkpoint sharded: the options name sharded tensors.
-bool saves_sharded(const DistributedOptions& options);
+// Whether the Callback saves its best checkpoint sharded: a parameter or buffer of `module` is
+// sharded by the options (`sharded`, `is_sharded`). Sharded activations alone, as in a DDP job
+// that histograms them across ranks, keep rank 0's single checkpoint. False without a module.
+bool saves_sharded(const DistributedOptions& options, const torch::nn::Module* module);
 // The Callback's best checkpoint, relative to the run directory: "checkpoints/model-best.pt", or
-// the index "checkpoints/model-best.index.json" when saves_sharded(options).
-std::string best_checkpoint_file(const DistributedOptions& options);
+// the index "checkpoints/model-best.index.json" when saves_sharded(options, module).
+std::string best_checkpoint_file(const DistributedOptions& options, const torch::nn::Module* module);
 // The checkpoint name (file prefix) of the Callback's sharded best checkpoint.
 inline const char* best_checkpoint_name() { return "model-best"; }
 

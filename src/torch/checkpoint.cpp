@@ -66,7 +66,7 @@ void CheckpointReader::read_layout() {
 
 void CheckpointReader::check(const torch::nn::Module& module) {
   try {
-    check_shapes(op_, full_ ? model_ : archive_, module, "");
+    check_shapes(op_ + ": path '" + path_ + "'", full_ ? model_ : archive_, module, "");  // names the file
   } catch (const c10::Error& e) {
     throw Error(op_ + ": path '" + path_ + "': does not match the module: " + e.what_without_backtrace());
   }

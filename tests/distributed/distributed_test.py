@@ -624,7 +624,7 @@ def check_checkpoints(world, got, tmp):
     msgs = {"world_size": agreed(got, world, "load_solo", 0, "saved by 1 rank, this group has " + str(world))}
     msgs["corrupt"] = agreed(got, world, "load_corrupt", world - 1, "SHA-256", shard_names(world, 2)[world - 1])
     msgs["missing"] = agreed(got, world, "load_missing", 0, "is missing", shard_names(world, 2)[0])
-    msgs["shape"] = agreed(got, world, "load_shape", 1, "has shape")
+    msgs["shape"] = agreed(got, world, "load_shape", 1, "has shape", shard_names(world, 2)[1])
     for key in ("load_solo", "load_corrupt", "load_missing", "load_shape"):
         for r in range(world):
             check(got[r]["ckpt"][key][1] == 0, f"rank {r}: {key} changed the module ({got[r]['ckpt'][key]})")

@@ -212,7 +212,7 @@ void set_save_hook(SaveHook hook) {
 }
 
 bool saves_sharded(const DistributedOptions& options, const torch::nn::Module* module) {
-  if (!module || (options.sharded.empty() && !options.is_sharded)) return false;
+  if (!module || !is_distributed(options) || (options.sharded.empty() && !options.is_sharded)) return false;
   auto sharded = [&](const std::string& name) {
     return options.sharded.count(name) || (options.is_sharded && options.is_sharded(name));
   };

@@ -10,7 +10,8 @@ namespace trainscope::distributed_detail {
 
 // Whether the Callback saves its best checkpoint sharded: a parameter or buffer of `module` is
 // sharded by the options (`sharded`, `is_sharded`). Sharded activations alone, as in a DDP job
-// that histograms them across ranks, keep rank 0's single checkpoint. False without a module.
+// that histograms them across ranks, keep rank 0's single checkpoint. False without a module or
+// without a group of more than one rank (nothing changes then).
 bool saves_sharded(const DistributedOptions& options, const torch::nn::Module* module);
 // The Callback's best checkpoint, relative to the run directory: "checkpoints/model-best.pt", or
 // the index "checkpoints/model-best.index.json" when saves_sharded(options, module).

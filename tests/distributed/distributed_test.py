@@ -7,7 +7,9 @@ spawned processes under a watchdog: a hang fails the test instead of blocking CI
 Usage: distributed_test.py --source-dir DIR --build-dir DIR [--worlds 2,4]
 """
 import argparse
+import hashlib
 import importlib
+import json
 import math
 import os
 import queue
@@ -210,7 +212,157 @@ def scenario_main(ext, group, rank, world, tmp):
 
     # Only rank 0 writes the run directory.
     root = os.path.join(tmp, "runs")
-    out["run_dir"], out["callback_best"] = ext.callback_epoch(group, root, torch.arange(10.0) + 10 * rank, float(rank), 0.5 + 0.1 * rank)
+    out["run_dir"], out["callback_best"], out["callback_checkpoint"] = ext.callback_epoch(
+        group, root, torch.arange(10.0) + 10 * rank, float(rank), 0.5 + 0.1 * rank)
+    # Its best checkpoint is sharded ("weight" is): every rank loads its own shard back, from the
+    # directory only rank 0 knows.
+    loaded = ext.load_sharded(group, os.path.dirname(out["callback_checkpoint"]) if rank == 0 else "",
+                              torch.zeros(10), None, "model-best")
+    out["callback_loaded"] = (loaded["error"], torch.equal(loaded["weight"], torch.arange(10.0) + 10 * rank),
+                              loaded["state"])
+    out["ckpt"] = checkpoint_checks(ext, group, rank, world, tmp)
+    return out
+
+
+# ---------------------------------------------------------------- sharded checkpoints
+
+def ckpt_values(rank, k):
+    """This rank's shard of the test model at save number k: rank-specific shapes and values."""
+    import torch
+    g = torch.Generator().manual_seed(700 + 10 * rank + k)
+    return torch.randn(3 + rank, 2, generator=g) + k, torch.randn(rank + 1, generator=g).double() - k
+
+
+def ckpt_zeros(rank):
+    import torch
+    return torch.zeros(3 + rank, 2), torch.zeros(rank + 1, dtype=torch.float64)
+
+
+def ckpt_load(ext, group, rank, directory, name="model", weight=None):
+    """Loads into zero-initialised modules; (error, equals which save k (None: still zeros / other), state)."""
+    import torch
+    zw, zb = ckpt_zeros(rank)
+    got = ext.load_sharded(group, directory if rank == 0 else "", zw if weight is None else weight, zb, name)
+    which = None
+    if weight is None and torch.equal(got["weight"], zw) and torch.equal(got["bias"], zb):
+        which = 0
+    for k in range(1, 6):
+        w, b = ckpt_values(rank, k)
+        if got["weight"].shape == w.shape and torch.equal(got["weight"], w) and torch.equal(got["bias"], b):
+            which = k
+    if weight is not None and torch.equal(got["weight"], weight) and torch.equal(got["bias"], zb):
+        which = 0
+    count_ok = got["count"].tolist() == [rank + 1]
+    return got["error"], which, got["state"], count_ok
+
+
+def ckpt_listing(directory):
+    return sorted(f for f in os.listdir(directory) if not f.startswith("."))
+
+
+def ckpt_save(ext, group, rank, directory, k, name="model"):
+    """Save number k of ckpt_values with its state (k, 10k, 1/k); the error text, or None."""
+    w, b = ckpt_values(rank, k)
+    try:
+        ext.save_sharded(group, directory if rank == 0 else "", w, b, (k, 10 * k, 1.0 / k), name, True)
+        return None
+    except RuntimeError as e:
+        return str(e)
+
+
+def checkpoint_checks(ext, group, rank, world, tmp):
+    """Sharded checkpoints (docs/distributed.md#checkpoints). Only rank 0 passes the directory;
+    files are changed between the calls by one rank, behind a barrier."""
+    import torch
+    import torch.distributed as dist
+    out = {}
+    d = os.path.join(tmp, "ckpt")
+    out["saves"] = [ckpt_save(ext, group, rank, d, 1), ckpt_save(ext, group, rank, d, 2)]
+    out["load"] = ckpt_load(ext, group, rank, d)
+    dist.barrier()
+    out["listing_after_2"] = ckpt_listing(d) if rank == 0 else None
+
+    # World sizes: a checkpoint of one process (no group) into this group, and this group's into one process.
+    if rank == 0:
+        w, b = ckpt_values(0, 1)
+        ext.save_sharded(None, os.path.join(tmp, "solo"), w, b, None, "model")
+        out["load_into_one"] = ckpt_load(ext, None, 0, d)[0]
+    dist.barrier()
+    out["load_solo"] = ckpt_load(ext, group, rank, os.path.join(tmp, "solo"))[:2]
+
+    # A corrupt shard (one byte of the last rank's flipped), then a missing one (rank 0's).
+    with open(os.path.join(d, "model.index.json")) as f:
+        index = json.load(f)
+    last = os.path.join(d, index["shards"][world - 1]["file"])
+    first = os.path.join(d, index["shards"][0]["file"])
+    if rank == world - 1:
+        with open(last, "r+b") as f:
+            f.seek(os.path.getsize(last) // 2)
+            byte = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    dist.barrier()
+    out["load_corrupt"] = ckpt_load(ext, group, rank, d)[:2]
+    dist.barrier()
+    if rank == world - 1:
+        with open(last, "r+b") as f:
+            f.seek(os.path.getsize(last) // 2)
+            f.write(byte)
+    if rank == 0:
+        os.rename(first, first + ".away")
+    dist.barrier()
+    out["load_missing"] = ckpt_load(ext, group, rank, d)[:2]
+    dist.barrier()
+    if rank == 0:
+        os.rename(first + ".away", first)
+    dist.barrier()
+    # A module of another shape on rank 1 only: refused everywhere, and rank 0's module untouched.
+    zw, _ = ckpt_zeros(rank)
+    out["load_shape"] = ckpt_load(ext, group, rank, d, weight=torch.zeros(zw.shape[0] + (rank == 1), 2))[:2]
+
+    # The last rank's shard is not what rank 0 sees (as on a filesystem they do not share): gone,
+    # then one byte longer. Refused before the commit; the failed generation's files removed.
+    failed = {}
+    for action in ("unlink", "append"):
+        ext.set_save_hook("shard-written", action if rank == world - 1 else "")
+        failed[action] = ckpt_save(ext, group, rank, d, 3)
+        ext.set_save_hook("", "")
+    out["not_shared"] = failed
+    out["load_after_not_shared"] = ckpt_load(ext, group, rank, d)[:2]
+    dist.barrier()
+    out["listing_after_not_shared"] = ckpt_listing(d) if rank == 0 else None
+
+    # A failure just before the commit point: the new shards are all written, the index is not.
+    ext.set_save_hook("before-index", "throw" if rank == 0 else "")
+    out["before_index"] = ckpt_save(ext, group, rank, d, 4)
+    ext.set_save_hook("", "")
+    out["load_after_before_index"] = ckpt_load(ext, group, rank, d)[:2]
+    dist.barrier()
+    out["listing_after_before_index"] = ckpt_listing(d) if rank == 0 else None
+    # The next save commits and removes every other generation's files.
+    out["save_5"] = ckpt_save(ext, group, rank, d, 5)
+    out["load_5"] = ckpt_load(ext, group, rank, d)
+    dist.barrier()
+    out["listing_5"] = ckpt_listing(d) if rank == 0 else None
+    return out
+
+
+def scenario_ckpt_crash(ext, group, rank, world, tmp):
+    """Rank 0 dies after every shard of save 2 is written and checked, before the index."""
+    d = os.path.join(tmp, "crash")
+    first = ckpt_save(ext, group, rank, d, 1)
+    if first is not None:
+        return {"first": first}
+    ext.set_save_hook("before-index", "exit" if rank == 0 else "")
+    return {"first": None, "second": ckpt_save(ext, group, rank, d, 2)}
+
+
+def scenario_ckpt_resume(ext, group, rank, world, tmp):
+    """A new job after the crash: save 1 loads; the next save commits and cleans up."""
+    d = os.path.join(tmp, "crash")
+    out = {"load": ckpt_load(ext, group, rank, d)}
+    out["save"] = ckpt_save(ext, group, rank, d, 3)
+    out["load_3"] = ckpt_load(ext, group, rank, d)
     return out
 
 
@@ -242,14 +394,15 @@ def scenario_death(ext, group, rank, world, tmp):
         return {"error": str(e), "seconds": time.monotonic() - t0}
 
 
-SCENARIOS = {"main": scenario_main, "straggler": scenario_straggler, "death": scenario_death}
+SCENARIOS = {"main": scenario_main, "straggler": scenario_straggler, "death": scenario_death,
+             "ckpt_crash": scenario_ckpt_crash, "ckpt_resume": scenario_ckpt_resume}
 
 
-def launch(scenario, world, ext_dir, expect_ranks=None):
+def launch(scenario, world, ext_dir, expect_ranks=None, tmp=None):
     import multiprocessing as mp
     ctx = mp.get_context("spawn")
-    tmp = tempfile.mkdtemp(prefix=f"ts-dist-{scenario}-")
-    store = os.path.join(tmp, "store")
+    tmp = tmp or tempfile.mkdtemp(prefix=f"ts-dist-{scenario}-")
+    store = os.path.join(tmp, f"store-{scenario}")  # a fresh rendezvous when a later scenario reuses tmp
     results = ctx.Queue()
     procs = [ctx.Process(target=worker, args=(scenario, r, world, store, ext_dir, tmp, results)) for r in range(world)]
     t0 = time.monotonic()
@@ -417,6 +570,130 @@ def check_main(ext, world, got, tmp):
         check(close(got[r]["callback_best"], mean_acc, 1e-12), f"rank {r}: callback best {got[r]['callback_best']}")
 
 
+def shard_names(world, generation, name="model"):
+    return [f"{name}.shard-{r + 1:05d}-of-{world:05d}.g{generation}.pt" for r in range(world)]
+
+
+def check_index(directory, world, generation, state, name="model"):
+    """The index against the files themselves (sizes, hashlib's SHA-256) and what was saved."""
+    with open(os.path.join(directory, f"{name}.index.json")) as f:
+        index = json.load(f)
+    check(index["format"] == "trainscope.sharded-checkpoint" and index["version"] == 1, f"index header {index}")
+    check(index["world_size"] == world and index["generation"] == generation, f"index world/generation {index}")
+    if state is None:
+        check(index["state"] is None, f"index state {index['state']}")
+    else:
+        got = [index["state"][k] for k in ("epoch", "step", "best")]
+        check(got[:2] == list(state[:2]) and close(got[2], state[2], 1e-12), f"index state {index['state']} vs {state}")
+    files = shard_names(world, generation, name)
+    check([s["rank"] for s in index["shards"]] == list(range(world)), f"index ranks {index['shards']}")
+    for s, file in zip(index["shards"], files):
+        check(s["file"] == file, f"index file {s['file']} != {file}")
+        with open(os.path.join(directory, file), "rb") as f:
+            data = f.read()
+        check(s["size"] == len(data) and s["sha256"] == hashlib.sha256(data).hexdigest(), f"index entry {s} vs the file")
+    return index
+
+
+def agreed(got, world, key, rank_named, *needles):
+    """Every rank has the same error text, naming `rank_named` and containing `needles`."""
+    msgs = [got[r]["ckpt"][key] for r in range(world)]
+    msgs = [m[0] if isinstance(m, (list, tuple)) else m for m in msgs]
+    check(msgs[0] is not None, f"{key}: no error")
+    check(all(m == msgs[0] for m in msgs), f"{key}: ranks' errors differ: {msgs}")
+    check(f"failed on rank {rank_named}" in msgs[0], f"{key}: {msgs[0]!r} does not name rank {rank_named}")
+    for needle in needles:
+        check(needle in msgs[0], f"{key}: {msgs[0]!r} lacks {needle!r}")
+    return msgs[0]
+
+
+def check_checkpoints(world, got, tmp):
+    d = os.path.join(tmp, "ckpt")
+    index_file = "model.index.json"
+    c0 = got[0]["ckpt"]
+    for r in range(world):
+        c = got[r]["ckpt"]
+        check(c["saves"] == [None, None], f"rank {r}: saves {c['saves']}")
+        # Each rank loads its own shard of the last save, its state and the child's buffer.
+        check(c["load"][0] is None and c["load"][1] == 2 and list(c["load"][2]) == [2, 20, 0.5] and c["load"][3],
+              f"rank {r}: load {c['load']}")
+    gen2 = sorted([index_file] + shard_names(world, 2))
+    check(c0["listing_after_2"] == gen2, f"after two saves: {c0['listing_after_2']} (generation 1 not removed?)")
+
+    check(f"saved by {world} ranks, this group has 1" in c0["load_into_one"], c0["load_into_one"])
+    msgs = {"world_size": agreed(got, world, "load_solo", 0, "saved by 1 rank, this group has " + str(world))}
+    msgs["corrupt"] = agreed(got, world, "load_corrupt", world - 1, "SHA-256", shard_names(world, 2)[world - 1])
+    msgs["missing"] = agreed(got, world, "load_missing", 0, "is missing", shard_names(world, 2)[0])
+    msgs["shape"] = agreed(got, world, "load_shape", 1, "has shape", shard_names(world, 2)[1])
+    for key in ("load_solo", "load_corrupt", "load_missing", "load_shape"):
+        for r in range(world):
+            check(got[r]["ckpt"][key][1] == 0, f"rank {r}: {key} changed the module ({got[r]['ckpt'][key]})")
+
+    for action, needle in (("unlink", "is not there on rank 0"), ("append", "bytes on rank 0")):
+        texts = [got[r]["ckpt"]["not_shared"][action] for r in range(world)]
+        check(texts[0] is not None and all(t == texts[0] for t in texts), f"not shared ({action}): {texts}")
+        check("failed on rank 0" in texts[0] and needle in texts[0] and "filesystem" in texts[0]
+              and f"rank {world - 1}" in texts[0], f"not shared ({action}): {texts[0]!r}")
+        msgs["not_shared_" + action] = texts[0]
+    for r in range(world):
+        check(got[r]["ckpt"]["load_after_not_shared"] == (None, 2), f"rank {r}: after a refused save: {got[r]['ckpt']['load_after_not_shared']}")
+    check(c0["listing_after_not_shared"] == gen2, f"a refused save left files: {c0['listing_after_not_shared']}")
+
+    texts = [got[r]["ckpt"]["before_index"] for r in range(world)]
+    check(texts[0] is not None and all(t == texts[0] for t in texts) and "failed on rank 0" in texts[0], f"before index: {texts}")
+    for r in range(world):
+        check(got[r]["ckpt"]["load_after_before_index"] == (None, 2), f"rank {r}: after a failure before the index")
+    # Generation 3 is written in full but not committed (generation 3 was reused: the refused
+    # saves removed theirs).
+    check(c0["listing_after_before_index"] == sorted(gen2 + shard_names(world, 3)), f"{c0['listing_after_before_index']}")
+    for r in range(world):
+        c = got[r]["ckpt"]
+        check(c["save_5"] is None and c["load_5"][:2] == (None, 5) and list(c["load_5"][2]) == [5, 50, 0.2],
+              f"rank {r}: save after the failure: {c['save_5']} {c['load_5']}")
+    check(c0["listing_5"] == sorted([index_file] + shard_names(world, 4)), f"after the next commit: {c0['listing_5']}")
+    index = check_index(d, world, 4, (5, 50, 0.2))
+    check(index["optimizer"] is True, "index: optimizer")
+    check_index(os.path.join(tmp, "solo"), 1, 1, None)
+    if world == 2:
+        for key, msg in msgs.items():
+            print(f"[distributed] sharded checkpoint error '{key}': {msg}", flush=True)
+
+
+def check_callback_checkpoint(world, got, tmp):
+    path = got[0]["callback_checkpoint"]
+    check(path.endswith("/checkpoints/model-best.index.json") and os.path.isfile(path), f"callback checkpoint {path}")
+    directory = os.path.dirname(path)
+    check(ckpt_listing(directory) == sorted(["model-best.index.json"] + shard_names(world, 1, "model-best")),
+          f"callback checkpoints/: {ckpt_listing(directory)}")
+    mean_acc = sum(0.5 + 0.1 * r for r in range(world)) / world
+    index = check_index(directory, world, 1, (0, 0, mean_acc), "model-best")
+    check(index["optimizer"] is False, "callback index: no optimizer was set")
+    for r in range(world):
+        err, equal, state = got[r]["callback_loaded"]
+        check(err is None and equal and state[:2] == (0, 0) and close(state[2], mean_acc, 1e-12),
+              f"rank {r}: callback checkpoint loaded: {got[r]['callback_loaded']}")
+        if r:
+            check(got[r]["callback_checkpoint"] == "", f"rank {r}: best_checkpoint_path {got[r]['callback_checkpoint']}")
+
+
+def check_crash(ext_dir):
+    """A real crash between the shard writes and the index: the previous save stays loadable."""
+    got, tmp = launch("ckpt_crash", 2, ext_dir, expect_ranks=1)
+    check(set(got) == {1}, f"crash: results from ranks {sorted(got)}")
+    check(got[1]["first"] is None, f"crash: the first save failed: {got[1]['first']}")
+    check(got[1]["second"] is not None and "collective failed" in got[1]["second"], f"crash: rank 1: {got[1]['second']}")
+    d = os.path.join(tmp, "crash")
+    check(ckpt_listing(d) == sorted(["model.index.json"] + shard_names(2, 1) + shard_names(2, 2)),
+          f"crash: files {ckpt_listing(d)} (the second save's shards should be written)")
+    check_index(d, 2, 1, (1, 10, 1.0))
+    got, _ = launch("ckpt_resume", 2, ext_dir, tmp=tmp)
+    for r in range(2):
+        check(got[r]["load"][:2] == (None, 1) and list(got[r]["load"][2]) == [1, 10, 1.0], f"resume rank {r}: {got[r]['load']}")
+        check(got[r]["save"] is None and got[r]["load_3"][:2] == (None, 3), f"resume rank {r}: {got[r]}")
+    check(ckpt_listing(d) == sorted(["model.index.json"] + shard_names(2, 3)), f"resume: files {ckpt_listing(d)}")
+    check_index(d, 2, 3, (3, 30, 1.0 / 3))
+
+
 def check_no_group(ext):
     """Without a group: the single-process op and the metrics as given."""
     import torch
@@ -450,6 +727,9 @@ def main():
     for world in [int(w) for w in args.worlds.split(",")]:
         got, tmp = launch("main", world, ext_dir)
         check_main(ext, world, got, tmp)
+        check_callback_checkpoint(world, got, tmp)
+        check_checkpoints(world, got, tmp)
+    check_crash(ext_dir)
     got, _ = launch("straggler", 2, ext_dir)
     check_failure(2, got, "straggler", 10)
     check("timed out" in got[0]["error"], "straggler: the 2 s timeout should have ended the wait")

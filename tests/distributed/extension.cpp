@@ -4,10 +4,15 @@
 
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
+#include <unistd.h>
+
+#include <fstream>
+
 #include "callback/policy.h"
 #include "trainscope/torch/callback.h"
 #include "trainscope/run/run.h"
 #include "trainscope/torch/distributed.h"
+#include "torch/distributed/sharded_checkpoint.h"
 
 namespace py = pybind11;
 namespace ts = trainscope;
@@ -47,6 +52,21 @@ auto guarded(F&& f) {
   } catch (const ts::Error& e) {
     throw std::runtime_error(std::string("trainscope::Error: ") + e.what());
   }
+}
+
+// The test's sharded model: a parameter "weight" (this rank's shard) and, when `bias` is given,
+// a child "head" with a parameter "bias" and a buffer "count" (sub-archives in the checkpoint).
+std::shared_ptr<torch::nn::Module> make_module(const torch::Tensor& weight, const std::optional<torch::Tensor>& bias,
+                                               int64_t count) {
+  auto module = std::make_shared<torch::nn::Module>();
+  module->register_parameter("weight", weight.clone());
+  if (bias) {
+    auto head = std::make_shared<torch::nn::Module>();
+    head->register_parameter("bias", bias->clone());
+    head->register_buffer("count", torch::full({1}, count, torch::kLong));
+    module->register_module("head", head);
+  }
+  return module;
 }
 
 }  // namespace
@@ -134,7 +154,75 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       callback.on_epoch_end(0, {{"val_acc", val_acc}});
       callback.on_train_end();
       const std::string directory = ts::is_rank0(o) ? callback.run().directory() : std::string();
-      return std::make_pair(directory, callback.best().value_or(-1.0));
+      return std::make_tuple(directory, callback.best().value_or(-1.0), callback.best_checkpoint_path());
+    });
+  });
+
+  // save_sharded_checkpoint of make_module(weight, bias), with an SGD optimizer that has momentum
+  // state when `with_optimizer`, and the state (epoch, step, best) when given. Returns the index.
+  m.def("save_sharded", [](py::object group, const std::string& directory, const torch::Tensor& weight,
+                           std::optional<torch::Tensor> bias, std::optional<std::tuple<int64_t, int64_t, double>> state,
+                           const std::string& name, bool with_optimizer) {
+    const ts::DistributedOptions o = options_of(group, {"weight"}, 0);
+    py::gil_scoped_release release;
+    return guarded([&] {
+      auto module = make_module(weight, bias, bias ? bias->numel() : 0);
+      torch::optim::SGD optimizer(module->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+      if (with_optimizer) {
+        for (auto& p : module->parameters()) p.mutable_grad() = torch::ones_like(p);
+        optimizer.step();  // momentum buffers: optimizer state in the shard
+        torch::NoGradGuard no_grad;
+        module->named_parameters()["weight"].copy_(weight);
+        if (bias) module->named_parameters()["head.bias"].copy_(*bias);
+      }
+      std::optional<ts::TrainingState> s;
+      if (state) s = ts::TrainingState{std::get<0>(*state), std::get<1>(*state), std::get<2>(*state)};
+      return ts::save_sharded_checkpoint(o, directory, *module, with_optimizer ? &optimizer : nullptr,
+                                         s ? &*s : nullptr, name);
+    });
+  }, py::arg("group"), py::arg("directory"), py::arg("weight"), py::arg("bias"), py::arg("state"), py::arg("name"),
+     py::arg("with_optimizer") = false);
+
+  // load_sharded_checkpoint into make_module(weight, bias) (the initial values). Returns {"error":
+  // the Error's text or None, "weight", "bias", "count": the module's tensors afterwards, "state"}.
+  m.def("load_sharded", [](py::object group, const std::string& directory, const torch::Tensor& weight,
+                           std::optional<torch::Tensor> bias, const std::string& name) {
+    const ts::DistributedOptions o = options_of(group, {"weight"}, 0);
+    auto module = make_module(weight, bias, -1);  // the saved count is the bias's size
+    torch::optim::SGD optimizer(module->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+    std::optional<ts::TrainingState> state;
+    std::string error;
+    {
+      py::gil_scoped_release release;
+      try {
+        state = ts::load_sharded_checkpoint(o, directory, *module, &optimizer, name);
+      } catch (const ts::Error& e) {
+        error = std::string("trainscope::Error: ") + e.what();
+      }
+    }
+    py::dict d;
+    d["error"] = error.empty() ? py::object(py::none()) : py::object(py::str(error));
+    auto params = module->named_parameters();
+    d["weight"] = params["weight"].detach().clone();
+    if (bias) {
+      d["bias"] = params["head.bias"].detach().clone();
+      d["count"] = module->named_buffers()["head.count"].clone();
+    }
+    d["state"] = state ? py::object(py::make_tuple(state->epoch, state->step, state->best)) : py::object(py::none());
+    return d;
+  });
+
+  // The save's test seam (distributed/sharded_checkpoint.h): at `stage`, `action` is "unlink" (the
+  // file vanishes, as on a filesystem rank 0 does not share), "append" (one byte more: another
+  // file at the same path), "throw", or "exit" (the process dies there). "" removes the hook.
+  m.def("set_save_hook", [](const std::string& stage, const std::string& action) {
+    if (action.empty()) return ts::distributed_detail::set_save_hook(nullptr);
+    ts::distributed_detail::set_save_hook([stage, action](const std::string& at, const std::string& path) {
+      if (at != stage) return;
+      if (action == "unlink") ::unlink(path.c_str());
+      if (action == "append") std::ofstream(path, std::ios::app | std::ios::binary) << 'x';
+      if (action == "throw") throw ts::Error("test hook: failure at " + at);
+      if (action == "exit") ::_exit(17);
     });
   });
 }

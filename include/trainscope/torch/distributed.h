@@ -1,6 +1,7 @@
 #pragma once
 // Distributed training on c10d process groups (docs/distributed.md). Rank 0 owns the run
-// directory, TensorBoard files, checkpoints and upload; the other ranks write nothing. These
+// directory, TensorBoard files, checkpoints and upload; the other ranks write nothing but their
+// shards of a sharded checkpoint (below). These
 // functions are collectives: every rank of the group calls them in the same order with the same
 // names. Without a group (`group` null) each is the single-process operation and nothing changes.
 //
@@ -68,5 +69,47 @@ double reduce_value(const DistributedOptions& options, const std::string& name, 
 std::vector<std::optional<HistogramResult>> distributed_histograms(
     const DistributedOptions& options, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
     HistogramOptions histogram_options = {});
+
+// ---- Sharded checkpoints (docs/distributed.md#checkpoints) ----
+//
+// For ZeRO/FSDP-style training, where every rank holds a different slice of the parameters (and
+// optimizer state): each rank saves its own module, and rank 0 writes an index naming every
+// rank's file. Both functions are collectives (every rank calls them, with the same `name`).
+//
+// Layout in `directory`: "<name>.shard-<rank+1>-of-<world>.g<generation>.pt" per rank (5-digit
+// numbers; save_checkpoint()'s format, written to a temp file, fsynced and renamed) and
+// "<name>.index.json" (world size, generation, training state, every shard's file, size and
+// SHA-256). Each save writes a new generation; the atomic rename of the index is the commit
+// point: a save that fails or is killed before it leaves the previous checkpoint as it was and
+// loadable, and the previous generation's shards are removed only after it.
+//
+// `directory` is taken from rank 0 (the other ranks' argument is ignored, e.g. ""), so it must be
+// on a filesystem every rank sees at that path. Before committing, rank 0 reads every rank's
+// shard and compares its size and SHA-256 with what that rank wrote; a shard it cannot see, or
+// sees differently, fails the save on every rank.
+//
+// Errors are agreed: a failure on any rank (rank 0's directory, a rank's write, the check above,
+// the index) throws the same trainscope::Error on every rank, naming the rank; a rank that never
+// arrives fails the others after the timeout, as for the other collectives.
+
+struct TrainingState;  // trainscope/torch/callback.h
+
+// Saves this rank's `module` (with the `optimizer`'s state and `state`, when given: a full
+// checkpoint, as save_checkpoint()) as its shard of a new generation and commits the index.
+// `name`: [A-Za-z0-9._-]+. Returns the index's path (on every rank).
+std::string save_sharded_checkpoint(const DistributedOptions& options, const std::string& directory,
+                                    torch::nn::Module& module, const torch::optim::Optimizer* optimizer = nullptr,
+                                    const TrainingState* state = nullptr, const std::string& name = "model");
+
+// Loads the checkpoint of "<directory>/<name>.index.json" (rank 0's directory): rank r loads the
+// shard of rank r into its `module` (and `optimizer`). Refused on every rank, before any rank's
+// module changes, when the index is missing or unreadable, was written by another world size, or
+// a rank's shard is missing, differs from the index's size or SHA-256, or lacks a tensor of the
+// module or holds one of another shape. Returns the training state of a full checkpoint, nullopt
+// for weights only (the same on every rank).
+std::optional<TrainingState> load_sharded_checkpoint(const DistributedOptions& options, const std::string& directory,
+                                                     torch::nn::Module& module,
+                                                     torch::optim::Optimizer* optimizer = nullptr,
+                                                     const std::string& name = "model");
 
 }  // namespace trainscope

@@ -13,6 +13,7 @@
 #include "torch/callback/progress.h"
 #include "torch/callback/resume_best.h"
 #include "torch/callback/validation_media.h"
+#include "torch/distributed/sharded_checkpoint.h"
 #include "trainscope/error.h"
 #include "trainscope/ops/histogram.h"
 #include "torch/callback/upload_hook.h"
@@ -318,8 +319,18 @@ struct Callback::Impl {
     return text + "]";
   }
 
+  // Called on every rank: a sharded checkpoint is a collective (docs/distributed.md#checkpoints);
+  // otherwise rank 0 saves the (replicated) module alone.
   void save_best(int64_t epoch, double value) {
     if (!options.save_model || !module) return;
+    if (distributed_detail::saves_sharded(options.distributed, module.get())) {
+      const TrainingState state{epoch, last_step, value};
+      save_sharded_checkpoint(options.distributed, rank0() ? run->path("checkpoints") : std::string(), *module,
+                              options.save_weights_only ? nullptr : optimizer,
+                              options.save_weights_only ? nullptr : &state, distributed_detail::best_checkpoint_name());
+      return;
+    }
+    if (!rank0()) return;
     std::string path = run->path("checkpoints/model-best.pt");
     if (options.save_weights_only) {
       save_checkpoint(path, *module);
@@ -474,9 +485,9 @@ void Callback::on_epoch_end(int64_t epoch, const Metrics& local_metrics) {
   } else {
     // The one blocking read: the checkpoint decision needs it. Reduced, so every rank decides alike.
     double value = monitored->second.read();
-    if (s.best.update(value, epoch) && s.rank0()) {
+    if (s.best.update(value, epoch)) {
       s.save_best(epoch, value);
-      if (o.log_best_prefix) {
+      if (s.rank0() && o.log_best_prefix) {
         s.run->set_summary(s.best_key(o.monitor), value);
         s.run->set_summary(s.best_key("epoch"), epoch);
       }
@@ -525,7 +536,7 @@ void Callback::on_train_end() {
   std::string end = "finished " + run.directory();
   if (s.best.best()) {
     end += "; best " + o.monitor + " " + std::to_string(*s.best.best()) + " at epoch " + std::to_string(s.best.best_epoch());
-    if (o.save_model && s.module) end += ", checkpoint " + run.path("checkpoints/model-best.pt");
+    if (o.save_model && s.module) end += ", checkpoint " + best_checkpoint_path();
   }
   // The end line reaches output.log before the final upload pass; the console line adds its result.
   if (s.output_log) s.output_log->append(end);
@@ -555,7 +566,7 @@ double Callback::get_flops() {
 std::optional<double> Callback::best() const { return impl_->best.best(); }
 int64_t Callback::best_epoch() const { return impl_->best.best_epoch(); }
 std::string Callback::best_checkpoint_path() const {
-  return impl_->run ? impl_->run->path("checkpoints/model-best.pt") : std::string();
+  return impl_->run ? impl_->run->path(distributed_detail::best_checkpoint_file(impl_->options.distributed, impl_->module.get())) : std::string();
 }
 
 }  // namespace trainscope

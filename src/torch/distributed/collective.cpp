@@ -19,12 +19,14 @@ namespace {
 
 // Header words: call, status, items, param, fingerprint, error length, error bytes.
 constexpr int64_t kFixedWords = 6;
-constexpr int64_t kErrorBytes = 256;
+constexpr int64_t kErrorBytes = 512;  // room for a message naming a file path
 constexpr int64_t kHeaderWords = kFixedWords + kErrorBytes / 8;
 
 std::string call_name(int64_t call) {
   if (call == static_cast<int64_t>(Call::Metrics)) return "reduce_metrics";
   if (call == static_cast<int64_t>(Call::Histograms)) return "distributed_histograms";
+  if (call == static_cast<int64_t>(Call::ShardedSave)) return "save_sharded_checkpoint";
+  if (call == static_cast<int64_t>(Call::ShardedLoad)) return "load_sharded_checkpoint";
   return "an unknown call";
 }
 
@@ -82,7 +84,7 @@ void all_reduce_sum(const DistributedOptions& options, const char* op, torch::Te
 }
 
 void agree(const DistributedOptions& options, const char* op, Call call, int64_t items, int64_t param,
-           int64_t fingerprint, const std::string& error) {
+           int64_t fingerprint, const std::string& error, const char* fingerprint_meaning) {
   if (!is_distributed(options)) {
     if (!error.empty()) throw Error(error);
     return;
@@ -133,12 +135,36 @@ void agree(const DistributedOptions& options, const char* op, Call call, int64_t
       os << "rank 0 passes " << word(0, 2) << " names, rank " << r << " passes " << word(r, 2);
     } else if (word(r, 3) != word(0, 3)) {
       os << "rank 0 asks for " << word(0, 3) << " bins, rank " << r << " for " << word(r, 3);
+    } else if (fingerprint_meaning) {
+      os << "rank " << r << " passes " << fingerprint_meaning << " than rank 0";
     } else {
       os << "rank " << r << " passes other names, sharded flags or reductions than rank 0";
     }
-    os << " (every rank must pass the same names in the same order)";
+    os << (fingerprint_meaning ? " (every rank must pass the same arguments)"
+                               : " (every rank must pass the same names in the same order)");
     throw Error(os.str());
   }
+}
+
+std::vector<std::string> gather_strings(const DistributedOptions& options, const char* op, const std::string& local) {
+  if (!is_distributed(options)) return {local};
+  // Packed into int64 words, as the agreement header is: every backend gathers those.
+  const c10::Device device = collective_device(options, c10::Device(c10::kCPU));
+  torch::Tensor length = torch::full({1}, static_cast<int64_t>(local.size()), torch::kLong);
+  const torch::Tensor lengths = all_gather(options, op, length.to(device)).cpu().contiguous();
+  const int world = world_size(options);
+  int64_t longest = 0;
+  for (int r = 0; r < world; ++r) longest = std::max(longest, lengths.data_ptr<int64_t>()[r]);
+  const int64_t words = std::max<int64_t>(1, (longest + 7) / 8);
+  torch::Tensor packed = torch::zeros({words}, torch::kLong);
+  std::memcpy(packed.data_ptr<int64_t>(), local.data(), local.size());
+  const torch::Tensor all = all_gather(options, op, packed.to(device)).cpu().contiguous();
+  std::vector<std::string> out;
+  for (int r = 0; r < world; ++r) {
+    const auto* bytes = reinterpret_cast<const char*>(all.data_ptr<int64_t>() + int64_t(r) * words);
+    out.emplace_back(bytes, std::size_t(std::clamp<int64_t>(lengths.data_ptr<int64_t>()[r], 0, words * 8)));
+  }
+  return out;
 }
 
 }  // namespace distributed_detail

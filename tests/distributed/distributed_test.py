@@ -213,7 +213,12 @@ def scenario_main(ext, group, rank, world, tmp):
     # Only rank 0 writes the run directory.
     root = os.path.join(tmp, "runs")
     out["run_dir"], out["callback_best"], out["callback_checkpoint"] = ext.callback_epoch(
-        group, root, torch.arange(10.0) + 10 * rank, float(rank), 0.5 + 0.1 * rank)
+        group, root, torch.arange(10.0) + 10 * rank, float(rank), 0.5 + 0.1 * rank, "", 0)
+    # Resumed with a worse val_acc: rank 0 restores the best and gives it to every rank, so no rank
+    # sees an improvement (a rank that did would wait alone in the sharded save's collective).
+    run_id = os.path.basename(out["run_dir"].rstrip("/")) if rank == 0 else ""
+    _, out["resumed_best"], _ = ext.callback_epoch(
+        group, root, torch.arange(10.0) + 10 * rank, float(rank), 0.1 * rank, run_id, 1)
     # Its best checkpoint is sharded ("weight" is): every rank loads its own shard back, from the
     # directory only rank 0 knows.
     loaded = ext.load_sharded(group, os.path.dirname(out["callback_checkpoint"]) if rank == 0 else "",
@@ -556,7 +561,9 @@ def check_main(ext, world, got, tmp):
         check(got[r]["run_dir"] == "", f"rank {r} opened a run")
     with open(os.path.join(root, dirs[0], "history.jsonl")) as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    check(len(rows) == 1, f"history rows {rows}")  # the epoch row merges into the batch row of step 0
+    # The epoch row merges into the batch row of its step: step 0, then the resumed run's step 1.
+    check(len(rows) == 2 and [row["_step"] for row in rows] == [0, 1], f"history rows {rows}")
+    check(close(rows[1]["val_acc"], sum(0.1 * r for r in range(world)) / world, 1e-12), f"resumed row {rows[1]}")
     check(close(rows[0]["loss"], sum(range(world)) / world, 1e-15), f"logged loss {rows[0]['loss']}")
     mean_acc = sum(0.5 + 0.1 * r for r in range(world)) / world
     check(close(rows[0]["val_acc"], mean_acc, 1e-12), f"logged val_acc {rows[0]['val_acc']}")
@@ -568,6 +575,8 @@ def check_main(ext, world, got, tmp):
     check(close(summary["best_val_acc"], mean_acc, 1e-12), f"summary best_val_acc {summary.get('best_val_acc')}")
     for r in range(world):
         check(close(got[r]["callback_best"], mean_acc, 1e-12), f"rank {r}: callback best {got[r]['callback_best']}")
+        check(got[r]["resumed_best"] == got[0]["callback_best"],
+              f"rank {r}: resumed callback best {got[r]['resumed_best']}, rank 0 restored {got[0]['callback_best']}")
 
 
 def shard_names(world, generation, name="model"):

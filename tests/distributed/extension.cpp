@@ -127,10 +127,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   });
 
   // The Callback under the group (CallbackOptions::distributed): one batch and one epoch with
-  // this rank's loss, val_acc and parameter shard "weight" (declared sharded). Returns (the run
-  // directory on rank 0 or "", the best value this rank's callback holds).
+  // this rank's loss, val_acc and parameter shard "weight" (declared sharded), at batch `step` and
+  // epoch `step`; a non-empty `run_id` resumes that run. Returns (the run directory on rank 0 or
+  // "", the best value this rank's callback holds, its best checkpoint path).
   m.def("callback_epoch", [](py::object group, const std::string& root, const torch::Tensor& weight_shard,
-                             double loss, double val_acc) {
+                             double loss, double val_acc, const std::string& run_id, int64_t step) {
     const ts::DistributedOptions o = options_of(group, {"weight"}, 0);
     py::gil_scoped_release release;
     return guarded([&] {
@@ -145,13 +146,14 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       co.tensorboard = false;
       co.predictions = 0;
       co.run.root = root;
+      co.run.run_id = run_id;  // a given id resumes that run (rank 0 opens it)
       co.distributed = o;
       co.log = [](const std::string&) {};
       ts::Callback callback(co);
       callback.set_model(module, [](const torch::Tensor& x) { return x; });
       callback.on_train_begin();
-      callback.on_batch_end(0, {{"loss", torch::scalar_tensor(loss)}});
-      callback.on_epoch_end(0, {{"val_acc", val_acc}});
+      callback.on_batch_end(step, {{"loss", torch::scalar_tensor(loss)}});
+      callback.on_epoch_end(step, {{"val_acc", val_acc}});
       callback.on_train_end();
       const std::string directory = ts::is_rank0(o) ? callback.run().directory() : std::string();
       return std::make_tuple(directory, callback.best().value_or(-1.0), callback.best_checkpoint_path());

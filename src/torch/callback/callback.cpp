@@ -398,26 +398,40 @@ void Callback::on_train_begin() {
   Impl& s = *impl_;
   s.began = true;
   s.ended = false;
-  if (!s.rank0()) return;
-  Run& run = s.ensure_run();
-  const CallbackOptions& o = s.options;
-  std::map<std::string, ConfigValue> config = s.params;
-  config["trainscope.monitor"] = o.monitor;
-  config["trainscope.mode"] = std::string(s.best.mode() == detail::Mode::Max ? "max" : "min");
-  config["trainscope.input_type"] = std::string(to_string(o.input_type));
-  config["trainscope.output_type"] = std::string(to_string(o.output_type));
-  config["trainscope.log_batch_frequency"] = int64_t(o.log_batch_frequency);
-  config["trainscope.histogram_frequency"] = int64_t(o.histogram_frequency);
-  run.set_config(config);
-  // The epoch counter is the row's bookkeeping, not a result: hidden from W&B's charts unless the
-  // program defined it otherwise.
-  if (!run.metric_definition("epoch")) {
-    MetricDefinition epoch;
-    epoch.hidden = true;
-    run.define_metric("epoch", epoch);
+  if (!s.rank0()) {
+    detail::share_best(s.options.distributed, s.best);  // rank 0 calls it once its best is restored
+    return;
   }
-  s.share_hparams();
-  if (!s.best.best() && run.resumed()) detail::restore_best(run, o, s.best);  // continues from its best
+  const CallbackOptions& o = s.options;
+  // Until the best is shared, a failure here is handed to the other ranks (they would otherwise
+  // wait in share_best for the group's timeout).
+  Run* opened = nullptr;
+  try {
+    Run& run = s.ensure_run();
+    opened = &run;
+    std::map<std::string, ConfigValue> config = s.params;
+    config["trainscope.monitor"] = o.monitor;
+    config["trainscope.mode"] = std::string(s.best.mode() == detail::Mode::Max ? "max" : "min");
+    config["trainscope.input_type"] = std::string(to_string(o.input_type));
+    config["trainscope.output_type"] = std::string(to_string(o.output_type));
+    config["trainscope.log_batch_frequency"] = int64_t(o.log_batch_frequency);
+    config["trainscope.histogram_frequency"] = int64_t(o.histogram_frequency);
+    run.set_config(config);
+    // The epoch counter is the row's bookkeeping, not a result: hidden from W&B's charts unless the
+    // program defined it otherwise.
+    if (!run.metric_definition("epoch")) {
+      MetricDefinition epoch;
+      epoch.hidden = true;
+      run.define_metric("epoch", epoch);
+    }
+    s.share_hparams();
+    if (!s.best.best() && run.resumed()) detail::restore_best(run, o, s.best);  // continues from its best
+  } catch (const std::exception& e) {
+    if (is_distributed(o.distributed)) detail::share_best(o.distributed, s.best, e.what());
+    throw;
+  }
+  detail::share_best(o.distributed, s.best);
+  Run& run = *opened;
   if (s.module && o.save_graph) run.write_graph(module_graph_json(*s.module));
   if (s.module && o.compute_flops) run.set_summary("GFLOPs", get_flops());
   s.prepare_histogram_plans();

@@ -1,5 +1,9 @@
 #include "torch/callback/rank_hooks.h"
 
+#include <cstdio>
+
+#include "torch/distributed/collective.h"
+#include "trainscope/error.h"
 #include "torch/histogram_pool.h"
 
 namespace trainscope::detail {
@@ -19,6 +23,27 @@ class ReadyHistograms : public PendingPart {
 };
 
 }  // namespace
+
+void share_best(const DistributedOptions& options, BestTracker& best, const std::string& rank0_error) {
+  if (!is_distributed(options)) return;
+  std::string mine;
+  if (is_rank0(options)) {
+    if (!rank0_error.empty()) {
+      mine = "!" + rank0_error;
+    } else if (best.best()) {
+      char text[80];
+      std::snprintf(text, sizeof text, "%a %lld", *best.best(), static_cast<long long>(best.best_epoch()));
+      mine = text;  // hexadecimal: the exact double
+    }
+  }
+  const auto all = distributed_detail::gather_strings(options, "Callback::on_train_begin", mine);
+  if (is_rank0(options) || all.empty() || all[0].empty()) return;
+  if (all[0][0] == '!')
+    throw Error("Callback::on_train_begin: rank 0 failed to start the run: " + all[0].substr(1));
+  double value = 0;
+  long long epoch = -1;
+  if (std::sscanf(all[0].c_str(), "%la %lld", &value, &epoch) == 2) best.restore(value, epoch);
+}
 
 bool is_sharded_tensor(const DistributedOptions& options, const std::string& name) {
   if (!is_distributed(options)) return false;

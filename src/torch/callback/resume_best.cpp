@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "run/file_io.h"
 #include "trainscope/error.h"
 
@@ -26,6 +28,19 @@ std::optional<Candidate> checkpoint_best(const std::string& path) {
   }
 }
 
+// The best value a sharded checkpoint's index records (docs/distributed.md#checkpoints).
+std::optional<Candidate> sharded_index_best(const std::string& path) {
+  const auto text = read_file_if_present(path);
+  if (!text) return std::nullopt;
+  const auto index = nlohmann::json::parse(*text, nullptr, false);
+  if (!index.is_object() || !index.contains("state") || !index["state"].is_object()) return std::nullopt;
+  const auto& state = index["state"];
+  if (!state.contains("best") || !state["best"].is_number() || !state.contains("epoch") ||
+      !state["epoch"].is_number_integer())
+    return std::nullopt;
+  return Candidate{state["best"].get<double>(), state["epoch"].get<int64_t>()};
+}
+
 }  // namespace
 
 void restore_best(Run& run, const CallbackOptions& options, BestTracker& best) {
@@ -43,11 +58,15 @@ void restore_best(Run& run, const CallbackOptions& options, BestTracker& best) {
   // Epoch-end rows only (they hold "epoch"): the tracker never saw per-batch values of the metric.
   if (auto row = run.history_best(options.monitor, maximize, "epoch")) consider(Candidate{row->value, row->epoch});
   const std::string checkpoint = run.path("checkpoints/model-best.pt");
-  const bool have_checkpoint = file_exists(checkpoint);
-  if (have_checkpoint && !options.save_weights_only) consider(checkpoint_best(checkpoint));
+  const std::string sharded_index = run.path("checkpoints/model-best.index.json");
+  const bool have_sharded = file_exists(sharded_index);
+  const bool have_checkpoint = file_exists(checkpoint) || have_sharded;
+  if (file_exists(checkpoint) && !options.save_weights_only) consider(checkpoint_best(checkpoint));
+  if (have_sharded && !options.save_weights_only) consider(sharded_index_best(sharded_index));
   if (!chosen) {
     if (have_checkpoint && options.save_model)
-      throw Error("Callback::on_train_begin: resuming '" + run.directory() + "': " + checkpoint +
+      throw Error("Callback::on_train_begin: resuming '" + run.directory() + "': " +
+                  (have_sharded ? sharded_index : checkpoint) +
                   " exists but neither summary.json, history.jsonl nor the checkpoint records the best '" +
                   options.monitor + "' it was saved for; restore summary.json or move the checkpoint away");
     return;

@@ -236,11 +236,15 @@ struct BinPartial {
     centered_squares += d * d;
   }
   // Float-valued data: the bin from float arithmetic where hm::fast_bin_of proves it equal to
-  // bin_of, the double rule only near a bin edge (about one element in 2000).
+  // bin_of, the double rule only near a bin edge (about one element in 2000). A NaN or an Inf
+  // fails the shortcut's range test too, so the common path carries no separate finiteness
+  // test, and a disabled shortcut (FastBinRule's bins = 0) falls through for every element.
   __device__ __forceinline__ void visit_float(float v) {
-    if (!(fabsf(v) <= 3.402823466e38f)) return;  // NaN, ±Inf
-    int bin = fast.enabled ? hm::fast_bin_of(fast, v) : -1;
-    if (bin < 0) bin = hm::bin_of(rule, double(v));
+    int bin = hm::fast_bin_of(fast, v);
+    if (bin < 0) {
+      if (!(fabsf(v) <= 3.402823466e38f)) return;  // NaN, ±Inf: not binned
+      bin = hm::bin_of(rule, double(v));
+    }
     shared_increment(warp_address + uint32_t(bin) * 4u);
     const double d = double(v) - mean;
     centered_squares += d * d;

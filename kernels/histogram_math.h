@@ -152,8 +152,8 @@ TS_HD int bin_of(const BinRule& r, double v) {
 constexpr float kFastBinMargin = 1.0f / 4096.0f;  // 2^-12
 
 struct FastBinRule {
-  float lo = 0, scale = 0, bins = 1;
-  bool enabled = false;
+  float lo = 0, scale = 0;
+  float bins = 0;  // 0: disabled, every element gives −1
 };
 
 TS_HD float fmul_rn(float a, float b) {
@@ -181,12 +181,12 @@ TS_HD FastBinRule make_fast_bin_rule(const BinRule& r) {
     f.lo = lo;
     f.scale = float(r.scale);
     f.bins = float(r.bins);
-    f.enabled = true;
   }
   return f;
 }
 
-// v: a finite float. The bin, or −1 (then bin_of(r, double(v)) decides).
+// The bin of v, or −1: then bin_of(r, double(v)) decides (v near a bin edge or outside (lo, hi),
+// the shortcut disabled). A NaN or ±Inf v always gives −1 (x is NaN or infinite).
 TS_HD int fast_bin_of(const FastBinRule& f, float v) {
   const float x = fmul_rn(fsub_rn(v, f.lo), f.scale);
 #ifdef __CUDA_ARCH__

@@ -111,7 +111,9 @@ TEST(HistogramL2Schedule, EveryChunkOncePerPassAndPass1BeforePass2) {
         mark = tk.pass == 1 ? std::max<int64_t>(mark, int64_t(k)) : std::min<int64_t>(mark, int64_t(k));
       }
       // A ticket is one full chunk or several small ones, never more work than a full chunk.
-      if (tk.chunks > 1) EXPECT_LE(weight, kTicketWeight) << c.name << " ticket " << k;
+      if (tk.chunks > 1) {
+        EXPECT_LE(weight, kTicketWeight) << c.name << " ticket " << k;
+      }
     }
     for (std::size_t i = 0; i < chunks.size(); ++i) {
       ASSERT_EQ(seen1[i], 1) << c.name << " chunk " << i;
@@ -234,7 +236,7 @@ struct Simulation {
   // Runs to the end; returns false on a deadlock.
   bool run(int blocks, uint32_t seed) {
     std::mt19937 rng(seed);
-    std::vector<Worker> workers(std::size_t(blocks));
+    std::vector<Worker> workers(static_cast<std::size_t>(blocks));
     for (;;) {
       std::vector<std::size_t> live;
       for (std::size_t i = 0; i < workers.size(); ++i)

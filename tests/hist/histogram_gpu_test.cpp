@@ -24,8 +24,11 @@ struct ScheduleCase {
   int64_t window_bytes;  // 0: the device's default
 };
 
+// The schedule's name as the parameter's printed value (stable ctest names).
+void PrintTo(const ScheduleCase& c, std::ostream* os) { *os << c.name; }
+
 // Every test below runs under each schedule: results must not depend on it.
-class HistogramGpu : public testing::TestWithParam<ScheduleCase> {
+class HistogramGpu : public ::testing::TestWithParam<ScheduleCase> {
  protected:
   HistogramOptions opts(int bins) const {
     HistogramOptions o;
@@ -353,10 +356,10 @@ TEST(HistogramGpuSchedules, L2ResidentEqualsTwoPass) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Schedules, HistogramGpu,
-                         testing::Values(ScheduleCase{"TwoPass", HistogramSchedule::TwoPass, 0},
+                         ::testing::Values(ScheduleCase{"TwoPass", HistogramSchedule::TwoPass, 0},
                                          ScheduleCase{"L2Resident", HistogramSchedule::L2Resident, 0},
                                          ScheduleCase{"L2ResidentSmallWindow", HistogramSchedule::L2Resident, 256 << 10}),
-                         [](const testing::TestParamInfo<ScheduleCase>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<ScheduleCase>& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace trainscope

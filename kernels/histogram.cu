@@ -423,6 +423,8 @@ __device__ __forceinline__ void merge_stats_l2(StatsPartial& mine, L2Shared& sh,
   merge_stats(mine, sh.temp.stats, acc);
 }
 
+// Three blocks per SM, as the binning kernel: at 80 registers ptxas spills a few dozen bytes of
+// per-ticket state (ticket, pending, counters), none of it inside the element loops.
 __global__ void __launch_bounds__(kThreads, 3)
     histogram_l2_kernel(const HistogramTensor* __restrict__ tensors, const HistogramChunk* __restrict__ chunks,
                         const HistogramTicket* __restrict__ tickets, unsigned int num_tickets, unsigned int* sync,

@@ -63,7 +63,8 @@ class HistogramPlan {
   HistogramPlan(HistogramPlan&&) noexcept;
   HistogramPlan& operator=(HistogramPlan&&) noexcept;
 
-  // Enqueues all passes for `tensors` on `stream` (one launch per pass for the whole list) and
+  // Enqueues all passes for `tensors` on `stream` (one launch per pass for the whole list, or one
+  // launch for both under HistogramSchedule::L2Resident) and
   // the asynchronous copy of the results into pinned host memory, then records the plan's event.
   // CUDA views must be contiguous (the histogram functions of trainscope/torch.h make CUDA tensors
   // contiguous first); CPU views may have any strides. The plan holds one set of results: a later

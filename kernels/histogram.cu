@@ -4,13 +4,16 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <type_traits>
-#include <cub/block/block_reduce.cuh>
 #include <cstring>
+#include <cub/block/block_reduce.cuh>
+#include <cuda/atomic>
+#include <type_traits>
 
 #include "cuda_check.cuh"
 #include "dtype_dispatch.h"
+#include "histogram_l2_schedule.h"
 #include "histogram_schedule.h"
+#include "resident_grid.cuh"
 #include "trainscope/error.h"
 
 namespace trainscope::kernels {
@@ -43,6 +46,33 @@ __device__ __forceinline__ double to_double(int32_t x) { return x; }
 __device__ __forceinline__ double to_double(int64_t x) { return static_cast<double>(x); }
 __device__ __forceinline__ double to_double(bool x) { return x ? 1.0 : 0.0; }
 
+// Float-valued elements (float32, float16, bfloat16) as a float, exactly.
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(Float16Bits x) { return __half2float(__ushort_as_half(x.bits)); }
+__device__ __forceinline__ float to_float(BFloat16Bits x) { return __uint_as_float(uint32_t(x.bits) << 16); }
+
+template <typename T>
+constexpr bool float_valued() {
+  return std::is_same_v<T, float> || std::is_same_v<T, Float16Bits> || std::is_same_v<T, BFloat16Bits>;
+}
+
+// A visitor with a visit_float(float) member takes float-valued elements as floats (the binning
+// pass's float shortcut); every other element, and every element of other visitors, arrives as
+// a double.
+template <typename V, typename = void>
+struct takes_float : std::false_type {};
+template <typename V>
+struct takes_float<V, std::void_t<decltype(&V::visit_float)>> : std::true_type {};
+
+template <typename T, typename Visit>
+__device__ __forceinline__ void feed(Visit& visit, T x) {
+  if constexpr (takes_float<Visit>::value && float_valued<T>()) {
+    visit.visit_float(to_float(x));
+  } else {
+    visit(to_double(x));
+  }
+}
+
 // Floating-point data (parameters, gradients) takes 16-byte vector loads; integer and bool
 // tensors, rare in histograms, read one element per load. That halves the kernels' instantiated
 // code and with it histogram.cu's compile time, which every architecture pays.
@@ -72,7 +102,7 @@ __device__ __forceinline__ int64_t visit_vectors(const T* base, int64_t begin, i
       T values[kPerVector];
       memcpy(values, &raw[u], 16);
 #pragma unroll
-      for (int k = 0; k < kPerVector; ++k) visit(to_double(values[k]));
+      for (int k = 0; k < kPerVector; ++k) feed(visit, values[k]);
     }
   }
   for (; j < vectors; j += kThreads) {
@@ -80,7 +110,7 @@ __device__ __forceinline__ int64_t visit_vectors(const T* base, int64_t begin, i
     T values[kPerVector];
     memcpy(values, &raw, 16);
 #pragma unroll
-    for (int k = 0; k < kPerVector; ++k) visit(to_double(values[k]));
+    for (int k = 0; k < kPerVector; ++k) feed(visit, values[k]);
   }
   return begin + vectors * kPerVector;
 }
@@ -94,7 +124,7 @@ __device__ __forceinline__ void for_each_element(const void* data, int64_t begin
   if constexpr (vectorized_type<T>()) {
     if (vector_loads) scalar_from = visit_vectors(base, begin, end, visit);
   }
-  for (int64_t i = scalar_from + threadIdx.x; i < end; i += kThreads) visit(to_double(base[i]));
+  for (int64_t i = scalar_from + threadIdx.x; i < end; i += kThreads) feed(visit, base[i]);
 }
 
 // Dispatches on the tensor's dtype (uniform across the block).
@@ -174,20 +204,49 @@ __global__ void __launch_bounds__(kThreads)
 
 // ---- pass 2: bins (and the centred sum of squares) -----------------------------------------
 
-// kWarps × bins per-warp histograms. Indexed through the array (not a generic pointer kept in a
-// struct) so the compiler emits shared-memory atomics on a known base, not a per-element
-// generic-to-shared conversion.
+// kWarps × bins per-warp histograms.
 extern __shared__ unsigned int shared_bins[];
+
+// One increment of a shared-memory bin at a 32-bit shared address: the warp's base address is
+// computed once per tensor (BinPartial::warp_address), so the loop spends one address add and
+// one shared reduction per element, not a generic-to-shared conversion of a recomputed base.
+__device__ __forceinline__ void shared_increment(uint32_t address) {
+  asm volatile("red.shared.add.u32 [%0], 1;" ::"r"(address) : "memory");
+}
 
 struct BinPartial {
   hm::BinRule rule;
+  hm::FastBinRule fast;
   double mean = 0, centered_squares = 0;
-  int warp_base = 0;  // this warp's histogram: shared_bins[warp_base, warp_base + bins)
+  uint32_t warp_address = 0;  // shared address of this warp's histogram (bins counters)
 
+  __device__ __forceinline__ void set_warp(int bins) {
+    warp_address = static_cast<uint32_t>(__cvta_generic_to_shared(shared_bins)) +
+                   uint32_t((threadIdx.x / 32) * bins) * 4u;
+  }
+  __device__ __forceinline__ void set_tensor(const hm::BinRule& r, double m) {
+    rule = r;
+    fast = hm::make_fast_bin_rule(r);
+    mean = m;
+  }
   __device__ __forceinline__ void operator()(double v) {
     if (!hm::is_finite(v)) return;
-    atomicAdd(&shared_bins[warp_base + hm::bin_of(rule, v)], 1u);
+    shared_increment(warp_address + uint32_t(hm::bin_of(rule, v)) * 4u);
     const double d = v - mean;
+    centered_squares += d * d;
+  }
+  // Float-valued data: the bin from float arithmetic where hm::fast_bin_of proves it equal to
+  // bin_of, the double rule only near a bin edge (about one element in 2000). A NaN or an Inf
+  // fails the shortcut's range test too, so the common path carries no separate finiteness
+  // test, and a disabled shortcut (FastBinRule's bins = 0) falls through for every element.
+  __device__ __forceinline__ void visit_float(float v) {
+    int bin = hm::fast_bin_of(fast, v);
+    if (bin < 0) {
+      if (!(fabsf(v) <= 3.402823466e38f)) return;  // NaN, ±Inf: not binned
+      bin = hm::bin_of(rule, double(v));
+    }
+    shared_increment(warp_address + uint32_t(bin) * 4u);
+    const double d = double(v) - mean;
     centered_squares += d * d;
   }
 };
@@ -228,7 +287,7 @@ __global__ void __launch_bounds__(kThreads, 3)
   __syncthreads();
 
   BinPartial mine;
-  mine.warp_base = (threadIdx.x / 32) * bins;
+  mine.set_warp(bins);
   int current = -1;
   bool has_finite = false;
   // Per-warp 32-bit bins cannot overflow: the block merges before 2^31 elements accumulate.
@@ -245,8 +304,7 @@ __global__ void __launch_bounds__(kThreads, 3)
         has_finite = a.count > 0;
         if (has_finite) {
           const double lo = hm::from_order_key(~a.min_key), hi = hm::from_order_key(a.max_key);
-          mine.rule = hm::make_bin_rule(lo, hi, bins);
-          mine.mean = a.sum / double(a.count);
+          mine.set_tensor(hm::make_bin_rule(lo, hi, bins), a.sum / double(a.count));
         }
       }
     }
@@ -256,6 +314,196 @@ __global__ void __launch_bounds__(kThreads, 3)
     visit_chunk(t, chunk.begin, chunk.end, mine);
   }
   if (current >= 0) merge_bins(bins, mine, temp, acc + current, counts + int64_t(current) * bins);
+}
+
+// ---- the L2-resident schedule: one persistent kernel for both passes -------------------------
+//
+// The grid claims tickets (kernels/histogram_l2_schedule.h) in increasing order from a global
+// counter; a pass-2 ticket of a tensor follows its pass-1 tickets by about one L2 window, so its
+// data is read the second time from the L2.
+//
+// Synchronisation, per tensor t: pass1_done[t] counts the chunks of t whose statistics have been
+// added to acc[t]; pass 2 of t may start once it equals t's chunk count.
+//  - Release: thread 0 of a block adds a pass-1 ticket's partials to acc (atomics), then, before
+//    it writes anything else to global memory, executes a device-scope release fence and adds the
+//    ticket's chunk counts to pass1_done (relaxed atomics after the fence). The fence is deferred
+//    ("pending") until the block's next merge, wait or exit (whichever comes first, at most the
+//    end of its next ticket), by which time the accumulator atomics have long completed, so the
+//    fence costs no stall in the steady state.
+//  - Acquire: thread 0 of a pass-2 block spins on an acquire load of pass1_done[t]; every
+//    operation on that counter is a read-modify-write, so the value it finally reads lies in the
+//    release sequence of every publisher's add and synchronises with each publisher's fence: all
+//    atomics on acc[t] happen before its reads, which also bypass L1 (__ldcg). The rest of the
+//    block gets the bin rule from shared memory after a __syncthreads. Only count, sum, min_key
+//    and max_key are read; centered_squares, which other pass-2 blocks are adding to, is not.
+//
+// Forward progress (no deadlock, whether or not the grid is fully resident): claim. every claimed
+// pass-1 ticket is eventually published. Suppose not, and let T be the smallest claimed pass-1
+// ticket never published, held by block H. A block processes its tickets in claim order (it
+// holds at most its current ticket and the next one, claimed ahead to hide the counter's
+// latency) and only ever waits in one place, at a pass-2 ticket P of a tensor t, for the pass-1
+// tickets of t. H claimed T, so H is running; if it never waited forever it would finish T and
+// publish it (at its next merge, wait or exit). So H waits forever at some P. If P < T: the
+// tickets P waits for all precede P (the schedule's hard rule, unit-tested), are smaller than T,
+// hence published, and the wait ends. If P > T: H processed T before P and publishes pending work
+// before any wait, so T was published. Both contradict the assumption. Pass-2 tickets only wait,
+// so every claimed ticket completes and the kernel ends. The argument needs no residency of
+// blocks that have claimed nothing (they hold no work anyone waits for); the grid is sized to
+// the resident blocks (resident_grid) only so that no block starts after the work is gone.
+//
+// Counters are zeroed by the enqueue's memset node (stream-ordered, part of a captured graph).
+union L2Temp {
+  typename StatsReduce::TempStorage stats;
+  typename SumReduce::TempStorage sum;
+};
+
+struct L2Shared {
+  L2Temp temp;
+  hm::BinRule rule;
+  double mean;
+  unsigned int ticket[2];  // the next ticket, double-buffered by iteration parity
+  int has_finite;
+};
+
+// Words before the per-tensor counters: [0] is the ticket counter; the rest pads it to its own
+// 128-byte line so that claims and publications do not contend for one line.
+constexpr int kL2SyncHeaderWords = 32;
+
+__device__ __forceinline__ unsigned int chunks_of(const HistogramTensor& t) {
+  return static_cast<unsigned int>((t.numel + hm::kHistogramChunkElements - 1) / hm::kHistogramChunkElements);
+}
+
+// Thread 0: makes the pass-1 ticket `pending` visible to pass-2 waiters (see above).
+__device__ __forceinline__ void publish_pass1(long long pending, const HistogramTicket* __restrict__ tickets,
+                                              const HistogramChunk* __restrict__ chunks,
+                                              unsigned int* pass1_done) {
+  if (pending < 0) return;
+  cuda::atomic_thread_fence(cuda::memory_order_release, cuda::thread_scope_device);
+  const HistogramTicket tk = tickets[pending];
+  int tensor = chunks[tk.first_chunk].tensor;
+  unsigned int run = 0;
+  for (int64_t c = tk.first_chunk; c < tk.first_chunk + tk.chunks; ++c) {
+    const int t = chunks[c].tensor;
+    if (t != tensor) {
+      cuda::atomic_ref<unsigned int, cuda::thread_scope_device>(pass1_done[tensor]).fetch_add(run, cuda::memory_order_relaxed);
+      tensor = t;
+      run = 0;
+    }
+    ++run;
+  }
+  cuda::atomic_ref<unsigned int, cuda::thread_scope_device>(pass1_done[tensor]).fetch_add(run, cuda::memory_order_relaxed);
+}
+
+// Thread 0: waits until tensor t's statistics are complete, then derives its bin rule.
+__device__ __forceinline__ void await_statistics(int t, const HistogramTensor* __restrict__ tensors,
+                                                 unsigned int* pass1_done, const TensorAccumulators* acc,
+                                                 int bins, L2Shared& sh) {
+  const unsigned int need = chunks_of(tensors[t]);
+  cuda::atomic_ref<unsigned int, cuda::thread_scope_device> done(pass1_done[t]);
+  while (done.load(cuda::memory_order_acquire) < need) __nanosleep(100);
+  const TensorAccumulators* a = acc + t;
+  const unsigned long long count = __ldcg(&a->count);
+  sh.has_finite = count > 0;
+  if (count > 0) {
+    const double lo = hm::from_order_key(~__ldcg(&a->min_key)), hi = hm::from_order_key(__ldcg(&a->max_key));
+    sh.rule = hm::make_bin_rule(lo, hi, bins);
+    sh.mean = __ldcg(&a->sum) / double(count);
+  }
+}
+
+// Pass-1 merge of the L2 kernel: publishes the block's previous pass-1 ticket first (before this
+// merge's atomics, so that the fence waits for nothing recent), then merges as merge_stats.
+__device__ __forceinline__ void merge_stats_l2(StatsPartial& mine, L2Shared& sh, TensorAccumulators* acc,
+                                               long long& pending, const HistogramTicket* __restrict__ tickets,
+                                               const HistogramChunk* __restrict__ chunks, unsigned int* pass1_done) {
+  if (threadIdx.x == 0) {
+    publish_pass1(pending, tickets, chunks, pass1_done);
+    pending = -1;
+  }
+  merge_stats(mine, sh.temp.stats, acc);
+}
+
+// Three blocks per SM, as the binning kernel: at 80 registers ptxas spills a few dozen bytes of
+// per-ticket state (ticket, pending, counters), none of it inside the element loops.
+__global__ void __launch_bounds__(kThreads, 3)
+    histogram_l2_kernel(const HistogramTensor* __restrict__ tensors, const HistogramChunk* __restrict__ chunks,
+                        const HistogramTicket* __restrict__ tickets, unsigned int num_tickets, unsigned int* sync,
+                        TensorAccumulators* acc, unsigned long long* __restrict__ counts, int bins) {
+  __shared__ L2Shared sh;
+  unsigned int* next_ticket = sync;
+  unsigned int* pass1_done = sync + kL2SyncHeaderWords;
+  for (int i = threadIdx.x; i < kWarps * bins; i += kThreads) shared_bins[i] = 0;
+  if (threadIdx.x == 0) sh.ticket[0] = atomicAdd(next_ticket, 1u);
+  __syncthreads();
+  unsigned int ticket = sh.ticket[0];
+  int parity = 1;
+
+  BinPartial mine_bins;
+  mine_bins.set_warp(bins);
+  int bins_tensor = -1;  // the tensor whose counts the shared histograms hold
+  bool bins_finite = false;
+  int64_t since_merge = 0;  // per-warp 32-bit bins: merged before 2^31 elements accumulate
+  long long pending = -1;   // thread 0: the last pass-1 ticket, not yet published
+
+  while (ticket < num_tickets) {
+    // Claim the next ticket now; its number is needed only at the end of this one.
+    unsigned int claimed = 0;
+    if (threadIdx.x == 0) claimed = atomicAdd(next_ticket, 1u);
+    const HistogramTicket tk = tickets[ticket];
+    const int64_t last = tk.first_chunk + tk.chunks;
+    if (tk.pass == 1) {
+      StatsPartial mine;
+      mine.reset();
+      int current = chunks[tk.first_chunk].tensor;
+      for (int64_t c = tk.first_chunk; c < last; ++c) {
+        const HistogramChunk chunk = chunks[c];
+        if (chunk.tensor != current) {
+          merge_stats_l2(mine, sh, acc + current, pending, tickets, chunks, pass1_done);
+          current = chunk.tensor;
+        }
+        visit_chunk(tensors[chunk.tensor], chunk.begin, chunk.end, mine);
+      }
+      merge_stats_l2(mine, sh, acc + current, pending, tickets, chunks, pass1_done);
+      if (threadIdx.x == 0) pending = ticket;
+    } else {
+      for (int64_t c = tk.first_chunk; c < last; ++c) {
+        const HistogramChunk chunk = chunks[c];
+        const int64_t length = chunk.end - chunk.begin;
+        if (chunk.tensor != bins_tensor || since_merge + length > (int64_t(1) << 31)) {
+          if (bins_tensor >= 0) {
+            merge_bins(bins, mine_bins, sh.temp.sum, acc + bins_tensor, counts + int64_t(bins_tensor) * bins);
+          }
+          since_merge = 0;
+          if (chunk.tensor != bins_tensor) {
+            bins_tensor = chunk.tensor;
+            if (threadIdx.x == 0) {
+              publish_pass1(pending, tickets, chunks, pass1_done);  // never wait holding work
+              pending = -1;
+              await_statistics(bins_tensor, tensors, pass1_done, acc, bins, sh);
+            }
+            __syncthreads();
+            bins_finite = sh.has_finite != 0;
+            if (bins_finite) mine_bins.set_tensor(sh.rule, sh.mean);
+          }
+        }
+        if (!bins_finite) continue;
+        since_merge += length;
+        visit_chunk(tensors[chunk.tensor], chunk.begin, chunk.end, mine_bins);
+      }
+      // A pass-1 ticket left pending by the previous ticket goes out now (this ticket issued no
+      // global writes from thread 0 unless it merged, so the fence is cheap).
+      if (threadIdx.x == 0) {
+        publish_pass1(pending, tickets, chunks, pass1_done);
+        pending = -1;
+      }
+    }
+    if (threadIdx.x == 0) sh.ticket[parity] = claimed;
+    __syncthreads();
+    ticket = sh.ticket[parity];
+    parity ^= 1;
+  }
+  if (bins_tensor >= 0) merge_bins(bins, mine_bins, sh.temp.sum, acc + bins_tensor, counts + int64_t(bins_tensor) * bins);
+  if (threadIdx.x == 0) publish_pass1(pending, tickets, chunks, pass1_done);
 }
 
 int blocks_for(const void* kernel, int device, std::size_t shared_bytes, int64_t chunks) {
@@ -282,10 +530,18 @@ struct CudaHistogramRunner::State {
   int64_t num_chunks = 0;
   int stats_blocks = 1, bins_blocks = 1;
   std::size_t bins_shared_bytes = 0;
+  // The L2-resident schedule: one kernel over the tickets instead of the two passes.
+  bool l2_resident = false;
+  unsigned int num_tickets = 0;
+  int l2_blocks = 1;
 
-  // One device allocation: [accumulators | counts | tag] (the result region), the eager tensor
-  // table, the captured tensor table, the chunks, and both kernels' block starts.
+  // One device allocation: [L2 sync counters | accumulators | counts | tag] (the counters and the
+  // result region, zeroed by one memset), the eager tensor table, the captured tensor table, the
+  // chunks, both kernels' block starts and the L2 schedule's tickets.
   void* device_memory = nullptr;
+  unsigned int* device_sync = nullptr;
+  std::size_t sync_bytes = 0;
+  HistogramTicket* device_tickets = nullptr;
   TensorAccumulators* device_acc = nullptr;
   unsigned long long* device_counts = nullptr;
   uint8_t* device_tag = nullptr;
@@ -331,7 +587,8 @@ struct CudaHistogramRunner::State {
 
 CudaHistogramRunner::CudaHistogramRunner(int device, int bins,
                                          const std::vector<HistogramTensor>& tensors,
-                                         const std::vector<HistogramChunk>& chunks)
+                                         const std::vector<HistogramChunk>& chunks,
+                                         const HistogramRunnerOptions& options)
     : state_(std::make_unique<State>()) {
   DeviceGuard guard(device);
   State& s = *state_;
@@ -348,6 +605,28 @@ CudaHistogramRunner::CudaHistogramRunner(int device, int bins,
                                s.bins_shared_bytes, s.num_chunks);
     const std::vector<int64_t> stats_starts = balanced_block_starts(chunks, s.stats_blocks);
     const std::vector<int64_t> bins_starts = balanced_block_starts(chunks, s.bins_blocks);
+    std::vector<HistogramTicket> tickets;
+    s.l2_resident = options.l2_resident;
+    if (s.l2_resident) {
+      int64_t window = options.l2_window_bytes;
+      if (window <= 0) {
+        int l2_bytes = 0;
+        TS_CUDA_CHECK(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device));
+        window = default_l2_window_bytes(l2_bytes);
+      }
+      // Windows are sized with the dtypes given at construction (later enqueues may change
+      // dtypes: still correct, only the L2 reuse changes).
+      std::vector<int64_t> tensor_bytes, tensor_numels;
+      for (const auto& t : tensors) {
+        tensor_numels.push_back(t.numel);
+        tensor_bytes.push_back(t.numel * int64_t(element_size(static_cast<DType>(t.dtype))));
+      }
+      tickets = histogram_l2_tickets(chunks, tensor_bytes, tensor_numels, window);
+      if (tickets.size() >= std::size_t(1) << 31) throw Error("HistogramPlan: too many chunks for the L2 schedule");
+      s.num_tickets = static_cast<unsigned int>(tickets.size());
+      s.l2_blocks = resident_grid(histogram_l2_kernel, kThreads, s.bins_shared_bytes, int64_t(s.num_tickets));
+    }
+    s.sync_bytes = round_up(sizeof(unsigned int) * (kL2SyncHeaderWords + s.num_tensors));
 
     const std::size_t acc_bytes = sizeof(TensorAccumulators) * s.num_tensors;
     const std::size_t counts_bytes = sizeof(unsigned long long) * s.num_tensors * std::size_t(bins);
@@ -358,10 +637,12 @@ CudaHistogramRunner::CudaHistogramRunner(int device, int bins,
     const std::size_t chunks_offset = captured_offset + round_up(tensors_bytes);
     const std::size_t stats_offset = chunks_offset + round_up(sizeof(HistogramChunk) * std::max<std::size_t>(chunks.size(), 1));
     const std::size_t bins_offset = stats_offset + round_up(sizeof(int64_t) * stats_starts.size());
-    const std::size_t total = bins_offset + sizeof(int64_t) * bins_starts.size();
+    const std::size_t tickets_offset = round_up(bins_offset + sizeof(int64_t) * bins_starts.size());
+    const std::size_t total = s.sync_bytes + tickets_offset + sizeof(HistogramTicket) * std::max<std::size_t>(tickets.size(), 1);
 
     TS_CUDA_CHECK(cudaMalloc(&s.device_memory, total));
-    auto* bytes = static_cast<char*>(s.device_memory);
+    s.device_sync = static_cast<unsigned int*>(s.device_memory);
+    auto* bytes = static_cast<char*>(s.device_memory) + s.sync_bytes;
     s.device_acc = reinterpret_cast<TensorAccumulators*>(bytes);
     s.device_counts = reinterpret_cast<unsigned long long*>(bytes + acc_bytes);
     s.device_tag = reinterpret_cast<uint8_t*>(bytes + acc_bytes + counts_bytes);
@@ -370,6 +651,7 @@ CudaHistogramRunner::CudaHistogramRunner(int device, int bins,
     s.device_chunks = reinterpret_cast<HistogramChunk*>(bytes + chunks_offset);
     s.device_stats_starts = reinterpret_cast<int64_t*>(bytes + stats_offset);
     s.device_bins_starts = reinterpret_cast<int64_t*>(bytes + bins_offset);
+    s.device_tickets = reinterpret_cast<HistogramTicket*>(bytes + tickets_offset);
     TS_CUDA_CHECK(cudaMallocHost(&s.host_results, s.result_bytes));
     std::memset(s.host_results, 0, s.result_bytes);
     for (int i = 0; i < 2; ++i) {
@@ -388,6 +670,10 @@ CudaHistogramRunner::CudaHistogramRunner(int device, int bins,
                              cudaMemcpyHostToDevice));
     TS_CUDA_CHECK(cudaMemcpy(s.device_bins_starts, bins_starts.data(), sizeof(int64_t) * bins_starts.size(),
                              cudaMemcpyHostToDevice));
+    if (!tickets.empty()) {
+      TS_CUDA_CHECK(cudaMemcpy(s.device_tickets, tickets.data(), sizeof(HistogramTicket) * tickets.size(),
+                               cudaMemcpyHostToDevice));
+    }
   } catch (...) {
     s.release();
     throw;
@@ -449,9 +735,16 @@ void CudaHistogramRunner::enqueue(const std::vector<HistogramTensor>& tensors, S
   }
   s.last_was_capture = capturing;
 
-  TS_CUDA_CHECK(cudaMemsetAsync(s.device_acc, 0, s.result_bytes - 16, st));
+  // The L2 schedule's counters sit just before the accumulators: one memset zeroes both, so
+  // every enqueue (and every replay of a captured one) starts from zeroed counters.
+  TS_CUDA_CHECK(cudaMemsetAsync(s.device_sync, 0, s.sync_bytes + s.result_bytes - 16, st));
   TS_CUDA_CHECK(cudaMemsetAsync(s.device_tag, capturing ? kGraphResults : kEagerResults, 1, st));
-  if (s.num_chunks > 0) {
+  if (s.num_chunks > 0 && s.l2_resident) {
+    histogram_l2_kernel<<<s.l2_blocks, kThreads, s.bins_shared_bytes, st>>>(
+        table, s.device_chunks, s.device_tickets, s.num_tickets, s.device_sync, s.device_acc, s.device_counts,
+        s.bins);
+    TS_CUDA_CHECK_LAUNCH();
+  } else if (s.num_chunks > 0) {
     histogram_stats_kernel<<<s.stats_blocks, kThreads, 0, st>>>(table, s.device_chunks, s.device_stats_starts,
                                                                 s.device_acc);
     TS_CUDA_CHECK_LAUNCH();

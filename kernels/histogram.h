@@ -26,15 +26,22 @@ struct HistogramTensor {
 
 using histogram_math::HistogramChunk;
 
+// How the runner schedules the two passes (docs/ops.md#schedules).
+struct HistogramRunnerOptions {
+  bool l2_resident = false;     // false: two launches; true: one persistent kernel over tickets
+  int64_t l2_window_bytes = 0;  // L2 schedule's window; 0: a third of the device's L2
+};
+
 class CudaHistogramRunner {
  public:
   CudaHistogramRunner(int device, int bins, const std::vector<HistogramTensor>& tensors,
-                      const std::vector<HistogramChunk>& chunks);
+                      const std::vector<HistogramChunk>& chunks, const HistogramRunnerOptions& options = {});
   ~CudaHistogramRunner();
   CudaHistogramRunner(const CudaHistogramRunner&) = delete;
   CudaHistogramRunner& operator=(const CudaHistogramRunner&) = delete;
 
-  // Zeroes the accumulators, runs the statistics pass and the binning pass, copies the results
+  // Zeroes the accumulators (and the L2 schedule's counters), runs the statistics pass and the
+  // binning pass (two launches, or the L2 schedule's one), copies the results
   // into pinned memory and records the completion event. Never allocates. Eager calls refresh
   // the eager tensor table when it changed (async copy from one of two pinned staging slots;
   // blocks only when both slots' uploads are still in flight) and, on a stream other than the

@@ -132,6 +132,73 @@ TS_HD int bin_of(const BinRule& r, double v) {
   return int(x);  // x ≥ 0: truncation is floor
 }
 
+// A float shortcut of bin_of for tensors whose values are all floats (float32, float16,
+// bfloat16 data): the bin from float arithmetic, or −1 when the float result lies within
+// kFastBinMargin of a bin edge (or outside (0, bins)), in which case bin_of decides. When it
+// returns a bin, that bin equals bin_of(r, v) exactly. Proof (docs/ops.md#the-float-shortcut-of-the-bin-rule):
+//  - enabled only for the normal rule (not wide) with lo a float and scale S in float's normal
+//    range, so lo_f = lo exactly and scale_f = S(1 + e3), |e3| ≤ u = 2^-24;
+//  - let D = v − lo exactly. bin_of computes x = fl64(fl64(D)·S) = D·S(1 + e2)(1 + e5), |e2|, |e5| ≤ 2^-53;
+//  - the shortcut computes d_f = fl32(v − lo_f) = D(1 + e1) (exact when subnormal; an overflow
+//    gives Inf and −1) and x_f = fl32(d_f·scale_f) = d_f·scale_f(1 + e4) when x_f is normal
+//    (a subnormal x_f is below the margin and gives −1), |e1|, |e4| ≤ u. So
+//    x_f / x = (1 + e1)(1 + e3)(1 + e4) / ((1 + e2)(1 + e5)) and |x_f − x| ≤ 3.0001·u·|x| < 2^-22·|x|;
+//  - a bin is returned only when 0 < x_f < bins ≤ 512 = 2^9, so |x| < 2^9.0001 and
+//    |x_f − x| < 2^-12.9 < kFastBinMargin = 2^-12;
+//  - it is returned only when x_f ∈ (k + margin, k + 1 − margin) for k = trunc(x_f) ∈ [0, bins − 1]
+//    (x_f − k is exact: Sterbenz, or k = 0). Then x ∈ (k, k + 1) ⊂ (0, bins): bin_of neither
+//    clamps nor takes bin 0 by its first test, and floor(x) = k.
+// Multiply and subtract are explicitly rounded (no FMA) so the bound holds on both devices.
+constexpr float kFastBinMargin = 1.0f / 4096.0f;  // 2^-12
+
+struct FastBinRule {
+  float lo = 0, scale = 0;
+  float bins = 0;  // 0: disabled, every element gives −1
+};
+
+TS_HD float fmul_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+TS_HD float fsub_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+
+TS_HD FastBinRule make_fast_bin_rule(const BinRule& r) {
+  FastBinRule f;
+  const float lo = float(r.lo);
+  const bool lo_is_float = double(lo) == r.lo;  // false for NaN-free doubles outside float
+  // [FLT_MIN, 2^127]: scale_f is a normal float (rounding cannot reach FLT_MAX's overflow).
+  const bool scale_in_range = r.scale >= 1.1754943508222875e-38 && r.scale <= 1.7014118346046923e38;
+  if (!r.wide && r.bins >= 2 && r.bins <= 512 && lo_is_float && scale_in_range) {
+    f.lo = lo;
+    f.scale = float(r.scale);
+    f.bins = float(r.bins);
+  }
+  return f;
+}
+
+// The bin of v, or −1: then bin_of(r, double(v)) decides (v near a bin edge or outside (lo, hi),
+// the shortcut disabled). A NaN or ±Inf v always gives −1 (x is NaN or infinite).
+TS_HD int fast_bin_of(const FastBinRule& f, float v) {
+  const float x = fmul_rn(fsub_rn(v, f.lo), f.scale);
+#ifdef __CUDA_ARCH__
+  const float k = truncf(x);
+#else
+  const float k = __builtin_truncf(x);
+#endif
+  const float frac = x - k;  // exact
+  const bool clear = x > 0.0f && x < f.bins && frac > kFastBinMargin && frac < 1.0f - kFastBinMargin;
+  return clear ? int(k) : -1;
+}
+
 // Pass 1 of one worker (a CUDA thread, a CPU task) for one tensor, merged into the tensor's
 // accumulators; one definition so both devices count, sum and order values alike.
 struct StatsPartial {

@@ -3,7 +3,8 @@
 # timeout, results written to $OUT as they come (a failing step keeps its log tail and the later
 # steps still run):
 #   1. the GPU tests, serially, each binary under a timeout          → gpu-tests.log
-#   2. the benchmark, every case, both tensor sets                    → bench.json, bench.md
+#   2. the benchmark, every case, both tensor sets (histograms under both schedules, side by side)
+#                                                                     → bench.json, bench.md
 #   3. the Python anchors, re-measured on this card                   → anchors.json
 #   4. compute-sanitizer memcheck and racecheck on a subset of tests  → sanitizer.log
 #   5. the training-step overhead anchor (wandb.watch-style, Python)  → overhead.json
@@ -158,7 +159,12 @@ else
 fi
 
 # ---- 4. compute-sanitizer on a subset --------------------------------------------------------
-subset="HistogramGpu.PlanFollowsNewDataPointers:HistogramGpu.CaptureThenEagerWithOtherDataThenReplays:MaskToRgbGpu.*:LabelsGpu.IdenticalToCpuOnRandomAndAdversarialData:SegmentationGpu.IdenticalToCpuInBothLayouts"
+# Histograms under the two-pass schedule and the L2-resident one with a small window (many
+# windows, streamed tensors: the persistent kernel's every path).
+subset="Schedules/HistogramGpu.PlanFollowsNewDataPointers/TwoPass:Schedules/HistogramGpu.PlanFollowsNewDataPointers/L2ResidentSmallWindow"
+subset+=":Schedules/HistogramGpu.CaptureThenEagerWithOtherDataThenReplays/TwoPass"
+subset+=":Schedules/HistogramGpu.CaptureThenEagerWithOtherDataThenReplays/L2ResidentSmallWindow"
+subset+=":MaskToRgbGpu.*:LabelsGpu.IdenticalToCpuOnRandomAndAdversarialData:SegmentationGpu.IdenticalToCpuInBothLayouts"
 # One case per labels mapping with misaligned rows: head/tail bounds (memcheck) and the block per
 # row's shared-memory merge (racecheck).
 subset+=":Mappings/LabelsGpuMapping.MatchesCpu/fp32_N20011_C10_shifted_k5:Mappings/LabelsGpuMapping.MatchesCpu/fp16_N2053_C65_padded_k5"

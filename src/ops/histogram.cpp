@@ -124,6 +124,10 @@ HistogramPlan::HistogramPlan(const std::vector<TensorView>& tensors, HistogramOp
   detail::check(options.bins >= 1 && options.bins <= kMaxHistogramBins, kOp, "options.bins",
                 "expected 1..", kMaxHistogramBins, ", got ", options.bins);
   detail::check(tensors.size() <= std::size_t(INT32_MAX), kOp, "tensors", "too many tensors");
+  detail::check(options.schedule == HistogramSchedule::TwoPass || options.schedule == HistogramSchedule::L2Resident,
+                kOp, "options.schedule", "unknown schedule (enum value ", static_cast<int>(options.schedule), ")");
+  detail::check(options.l2_window_bytes >= 0, kOp, "options.l2_window_bytes", "expected >= 0 (0: a third of the L2), got ",
+                options.l2_window_bytes);
   Impl& p = *impl_;
   p.device = tensors[0].device;
   p.bins = options.bins;
@@ -139,7 +143,11 @@ HistogramPlan::HistogramPlan(const std::vector<TensorView>& tensors, HistogramOp
     return;
   }
 #ifdef TRAINSCOPE_WITH_CUDA
-  p.cuda = std::make_unique<kernels::CudaHistogramRunner>(p.device.index, p.bins, device_table(tensors), p.chunks);
+  kernels::HistogramRunnerOptions runner;
+  runner.l2_resident = options.schedule == HistogramSchedule::L2Resident;
+  runner.l2_window_bytes = options.l2_window_bytes;
+  p.cuda = std::make_unique<kernels::CudaHistogramRunner>(p.device.index, p.bins, device_table(tensors), p.chunks,
+                                                          runner);
 #endif
 }
 

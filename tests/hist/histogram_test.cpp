@@ -508,6 +508,27 @@ TEST(Histogram, BadArgumentsAreNamed) {
   HistogramPlan plan({view(a)});
   test_support::expect_error([&] { plan.enqueue({view(c)}); }, "tensors[0]");
   test_support::expect_error([&] { plan.enqueue({view(a), view(a)}); }, "tensors");
+  HistogramOptions bad_window;
+  bad_window.schedule = HistogramSchedule::L2Resident;
+  bad_window.l2_window_bytes = -1;
+  test_support::expect_error([&] { histograms({view(a)}, bad_window); }, "options.l2_window_bytes");
+  HistogramOptions bad_schedule;
+  bad_schedule.schedule = static_cast<HistogramSchedule>(7);
+  test_support::expect_error([&] { histograms({view(a)}, bad_schedule); }, "options.schedule");
+}
+
+// The schedule is a CUDA option: the CPU path gives the same results under either.
+TEST(Histogram, CpuIgnoresTheSchedule) {
+  std::vector<float> a = {3, -1, 2, 7, 0.5f, 2, -4};
+  HistogramOptions l2;
+  l2.bins = 5;
+  l2.schedule = HistogramSchedule::L2Resident;
+  l2.l2_window_bytes = 4;
+  const auto got = one(view(a), 5);
+  const auto other = histograms({view(a)}, l2).at(0);
+  EXPECT_EQ(other.counts, got.counts);
+  EXPECT_EQ(other.edges, got.edges);
+  EXPECT_EQ(other.stats.sum, got.stats.sum);
 }
 
 }  // namespace

@@ -31,8 +31,23 @@ struct HistogramResult {
   std::vector<double> edges;    // counts.size() + 1 edges (empty with counts)
 };
 
+// How the CUDA path schedules its two passes over the data (docs/ops.md#schedules). Results are
+// the same either way (counts exactly, sums up to summation order); the CPU path ignores it.
+enum class HistogramSchedule {
+  TwoPass,     // statistics of the whole list, then bins of the whole list: two launches, each
+               // tensor read twice from memory
+  L2Resident,  // one persistent kernel: each tensor's bins right after its statistics, while its
+               // data is still in the L2 (tensors larger than a window are read twice)
+};
+
 struct HistogramOptions {
   int bins = kDefaultHistogramBins;  // 1..512
+  // TwoPass stays the default until a GPU run measures L2Resident faster (bench/histogram_bench).
+  HistogramSchedule schedule = HistogramSchedule::TwoPass;
+  // L2Resident only: the most bytes of tensors whose two passes are in flight together (two
+  // windows are live at once); 0: a third of the device's L2. Tests set it small to exercise many
+  // windows and the streamed fallback.
+  int64_t l2_window_bytes = 0;
 };
 
 // Reusable histogram work for a list of tensors on one device. Construction allocates everything
@@ -48,7 +63,8 @@ class HistogramPlan {
   HistogramPlan(HistogramPlan&&) noexcept;
   HistogramPlan& operator=(HistogramPlan&&) noexcept;
 
-  // Enqueues all passes for `tensors` on `stream` (one launch per pass for the whole list) and
+  // Enqueues all passes for `tensors` on `stream` (one launch per pass for the whole list, or one
+  // launch for both under HistogramSchedule::L2Resident) and
   // the asynchronous copy of the results into pinned host memory, then records the plan's event.
   // CUDA views must be contiguous (the histogram functions of trainscope/torch.h make CUDA tensors
   // contiguous first); CPU views may have any strides. The plan holds one set of results: a later

@@ -66,7 +66,7 @@ using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
 struct CallbackOptions {
   std::string monitor = "val_loss";   // metric whose best value is tracked
   MonitorMode mode = MonitorMode::Auto;  // from text: monitor_mode_from_string (unknown → warning, auto)
-  bool save_model = true;             // checkpoint checkpoints/model-best.pt on improvement only
+  bool save_model = true;             // on improvement only: checkpoints/model-best.pt (sharded: model-best.index.json + shards, docs/distributed.md#checkpoints)
   bool save_weights_only = false;     // true: parameters + buffers; false: full training state
   bool save_graph = true;             // graph.json + summary "graph"
   bool log_weights = false;           // histograms "parameters/<name>"

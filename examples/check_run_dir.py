@@ -128,6 +128,12 @@ def main():
         expect(any("evaluation" in r for r in rows), "no evaluation table")
         labels = {"horizontal", "vertical", "blob"}
         expect(examples and set(examples[-1]["captions"]) <= labels, "captions are not label names")
+        # The example's identity and its define_metric("val_loss", min + last).
+        expect(record.get("name") == "classifier" and record.get("job_type") == "train"
+               and record.get("tags") == ["example", "cpu-or-cuda"], f"run.json identity: {record}")
+        val_losses = [r["val_loss"] for r in rows if isinstance(r.get("val_loss"), (int, float))]
+        expect(val_losses and summary.get("val_loss") == {"min": min(val_losses), "last": val_losses[-1]},
+               f"summary val_loss {summary.get('val_loss')}, history {val_losses}")
     else:
         expect("best_val_loss" in summary, "summary lacks best_val_loss")
         expect(examples and examples[-1]["width"] == 3 * 32 and examples[-1]["height"] == 32,

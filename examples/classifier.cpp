@@ -82,9 +82,17 @@ int train(int argc, char** argv) {
   options.compute_flops = true;
   options.run.root = args.root;
   options.run.run_id = args.run_id;
+  options.run.name = "classifier";           // wandb.init(name=, tags=, job_type=)
+  options.run.tags = {"example", "cpu-or-cuda"};
+  options.run.job_type = "train";
   trainscope::Callback callback(options);
   callback.set_model(model);
   callback.set_optimizer(&optimizer);
+  // wandb.define_metric("val_loss", summary="min"): summary.json keeps its minimum and last value.
+  trainscope::MetricDefinition val_loss_metric;
+  val_loss_metric.summary.min = val_loss_metric.summary.last = true;
+  val_loss_metric.goal = trainscope::MetricGoal::Minimize;
+  callback.run().define_metric("val_loss", val_loss_metric);
   callback.set_params({{"epochs", int64_t(args.epochs)}, {"batch_size", int64_t(args.batch_size)},
                        {"learning_rate", 3e-3}, {"device", device.str()}});
   callback.on_train_begin();

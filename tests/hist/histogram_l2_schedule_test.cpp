@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "hist/chunk_table.h"
 #include "histogram_l2_schedule.h"  // kernels/
 
 namespace trainscope::kernels {
@@ -17,15 +18,7 @@ namespace {
 
 namespace hm = histogram_math;
 
-std::vector<hm::HistogramChunk> chunks_of(const std::vector<int64_t>& numels) {
-  std::vector<hm::HistogramChunk> chunks;
-  for (std::size_t t = 0; t < numels.size(); ++t) {
-    for (int64_t b = 0; b < numels[t]; b += hm::kHistogramChunkElements) {
-      chunks.push_back({b, std::min(numels[t], b + hm::kHistogramChunkElements), int32_t(t), 0});
-    }
-  }
-  return chunks;
-}
+using test_support::chunks_of;
 
 struct Case {
   std::string name;

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "hist/chunk_table.h"
 #include "histogram_schedule.h"  // kernels/
 
 namespace trainscope::kernels {
@@ -14,16 +15,7 @@ namespace {
 
 namespace hm = histogram_math;
 
-// The chunk table the op builds: full chunks of each tensor, then its tail.
-std::vector<hm::HistogramChunk> chunks_of(const std::vector<int64_t>& numels) {
-  std::vector<hm::HistogramChunk> chunks;
-  for (std::size_t t = 0; t < numels.size(); ++t) {
-    for (int64_t b = 0; b < numels[t]; b += hm::kHistogramChunkElements) {
-      chunks.push_back({b, std::min(numels[t], b + hm::kHistogramChunkElements), int32_t(t), 0});
-    }
-  }
-  return chunks;
-}
+using test_support::chunks_of;
 
 int64_t weight(const hm::HistogramChunk& c) { return c.end - c.begin + kChunkOverheadElements; }
 

@@ -204,6 +204,18 @@ TEST_F(Cli, ShowPrintsConfigAndSummary) {
   EXPECT_TRUE(contains(r.output, "image-file media/images/examples_1_")) << r.output;
 }
 
+TEST_F(Cli, ShowPrintsTheRunsIdentity) {
+  const fs::path run = make_run("named");
+  std::ofstream(run / "run.json") << R"({"id": "named", "name": "baseline", "group": "sweep-1",
+      "job_type": "train", "tags": ["a", "b"], "notes": "first try"})";
+  const Result r = cli({"show", run.string()});
+  EXPECT_EQ(r.status, 0) << r.output;
+  for (const char* line : {"\nname: baseline\n", "\ngroup: sweep-1\n", "\njob type: train\n",
+                           "\nnotes: first try\n", "\ntags: a, b\n"})
+    EXPECT_TRUE(contains(r.output, line)) << line << " in " << r.output;
+  EXPECT_FALSE(contains(cli({"show", make_run("unnamed").string()}).output, "name:"));
+}
+
 TEST_F(Cli, TbPrintsTheTensorBoardCommand) {
   const fs::path run = root_ / "with-tb";
   fs::create_directories(run / "tb");
